@@ -1,0 +1,162 @@
+"""Commands: what other services publish to the ``sipline.commands`` exchange.
+
+Routing key = ``type``. Every command names its portal (the ``portal`` extension attribute).
+A password appears in ``line.create`` and ``line.update`` and nowhere else: it is a
+``SecretStr`` that prints as ``**********`` and is only revealed in the wire form.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    Field,
+    FieldSerializationInfo,
+    SecretStr,
+    StringConstraints,
+    field_serializer,
+    model_validator,
+)
+
+from contracts.envelope import Data, Envelope, Portal, reveal_secret
+
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    Field(description="Line title, unique within the portal.", examples=["Office SIP trunk"]),
+]
+Server = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    Field(
+        description="SIP server (registrar) host, optionally with :port.",
+        examples=["sip.example.net"],
+    ),
+]
+Login = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    Field(description="SIP login (user name).", examples=["100200"]),
+]
+Password = Annotated[
+    SecretStr,
+    Field(
+        description="SIP password (at most 100 characters). Never echoed in events or logs.",
+        examples=["s3cret-pa55"],
+    ),
+]
+ConfigId = Annotated[
+    int,
+    Field(gt=0, description="The line's CONFIG_ID in Bitrix24.", examples=[42]),
+]
+
+
+class _PasswordData(Data):
+    @field_serializer("password", check_fields=False)
+    def _password(self, value: SecretStr | None, info: FieldSerializationInfo) -> str | None:
+        return None if value is None else reveal_secret(value, info.context)
+
+
+class LineCreateData(_PasswordData):
+    """Create a SIP line (cloud PBX by default)."""
+
+    title: Title
+    server: Server
+    login: Login
+    password: Password
+    line_type: Literal["cloud", "office"] = Field(
+        default="cloud",
+        description="cloud: Voximplant registers the line; office: the PBX registers itself.",
+    )
+
+    @model_validator(mode="after")
+    def _password_length(self) -> LineCreateData:
+        if len(self.password.get_secret_value()) > 100:
+            raise ValueError("password is longer than 100 characters")
+        return self
+
+
+class LineUpdateData(_PasswordData):
+    """Change one or more settings of an existing line."""
+
+    config_id: ConfigId
+    title: Title | None = None
+    server: Server | None = None
+    login: Login | None = None
+    password: Password | None = None
+
+    @model_validator(mode="after")
+    def _at_least_one(self) -> LineUpdateData:
+        if all(getattr(self, name) is None for name in ("title", "server", "login", "password")):
+            raise ValueError("at least one of title, server, login, password is required")
+        if self.password is not None and len(self.password.get_secret_value()) > 100:
+            raise ValueError("password is longer than 100 characters")
+        return self
+
+    def changed_fields(self) -> list[str]:
+        """Names of the fields this update sets, in contract order."""
+        return [n for n in ("title", "server", "login", "password") if getattr(self, n) is not None]
+
+
+class LineRefData(Data):
+    """Names one existing line."""
+
+    config_id: ConfigId
+
+
+class PortalSweepData(Data):
+    """No parameters: every line of the portal is reconciled."""
+
+
+class Command(Envelope[Any]):
+    """Base of every command: the portal is required."""
+
+    portal: Portal
+
+
+class LineCreate(Command):
+    """``line.create``: create a line if no line with that title, server and login exists."""
+
+    MESSAGE_TYPE = "line.create"
+    type: Literal["line.create"] = Field(description="The command type; also the routing key.")
+    data: LineCreateData
+
+
+class LineUpdate(Command):
+    """``line.update``: apply changes to a line; changing server, login or password re-registers."""
+
+    MESSAGE_TYPE = "line.update"
+    type: Literal["line.update"] = Field(description="The command type; also the routing key.")
+    data: LineUpdateData
+
+
+class LineDelete(Command):
+    """``line.delete``: delete a line; deleting an absent line succeeds (``already_absent``)."""
+
+    MESSAGE_TYPE = "line.delete"
+    type: Literal["line.delete"] = Field(description="The command type; also the routing key.")
+    data: LineRefData
+
+
+class LineReconcile(Command):
+    """``line.reconcile``: cross-check one line against Voximplant again."""
+
+    MESSAGE_TYPE = "line.reconcile"
+    type: Literal["line.reconcile"] = Field(description="The command type; also the routing key.")
+    data: LineRefData
+
+
+class PortalSweep(Command):
+    """``portal.sweep``: reconcile every line of the portal."""
+
+    MESSAGE_TYPE = "portal.sweep"
+    type: Literal["portal.sweep"] = Field(description="The command type; also the routing key.")
+    data: PortalSweepData = Field(default_factory=PortalSweepData)
+
+
+AnyCommand = LineCreate | LineUpdate | LineDelete | LineReconcile | PortalSweep
+
+COMMANDS: dict[str, type[Command]] = {
+    model.MESSAGE_TYPE: model
+    for model in (LineCreate, LineUpdate, LineDelete, LineReconcile, PortalSweep)
+}

@@ -1,0 +1,234 @@
+"""Events: what the worker publishes to the ``sipline.events`` exchange for audit consumers.
+
+Routing key = ``type``; ``correlationid`` and ``causationid`` = the id of the command that
+caused the event (a command's own ``correlationid`` is carried over when it has one).
+Events never carry a password, a webhook code, a token or a key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, Field, NonNegativeInt
+
+from contracts.commands import ConfigId, Login, Server, Title
+from contracts.envelope import Data, Envelope, Portal
+
+
+class Verdict(StrEnum):
+    """The outcome of cross-checking one line's two sides."""
+
+    IN_SYNC = "in_sync"
+    REGISTRATION_FAILED = "registration_failed"
+    STATUS_MISMATCH = "status_mismatch"
+    CONFIG_DRIFT = "config_drift"
+    MISSING_REGISTRATION = "missing_registration"
+    DEACTIVATED = "deactivated"
+    PENDING_TIMEOUT = "pending_timeout"
+
+
+RegId = Annotated[
+    int | None,
+    Field(
+        description="The Voximplant SIP registration id behind the line (cloud lines only).",
+        examples=[150907],
+    ),
+]
+
+
+class LineCreatedData(Data):
+    config_id: ConfigId
+    reg_id: RegId = None
+    title: Title
+    server: Server
+    login: Login
+    line_type: Literal["cloud", "office"] = Field(description="cloud or office.")
+    already_existed: bool = Field(
+        description="True when an identical line existed and nothing was created."
+    )
+
+
+class LineUpdatedData(Data):
+    config_id: ConfigId
+    changed_fields: list[Literal["title", "server", "login", "password"]] = Field(
+        description="Names of the fields the update set (the password's value is never sent)."
+    )
+    reregistration: bool = Field(
+        default=False,
+        description="True when server, login or password changed and the line re-registers.",
+    )
+
+
+class LineDeletedData(Data):
+    config_id: ConfigId
+    already_absent: bool = Field(description="True when no such line existed.")
+    registration_removed: bool = Field(
+        description="True when Voximplant no longer has an active registration for the line."
+    )
+
+
+class Bitrix24Side(Data):
+    """What Bitrix24 reports about the line's registration (``voximplant.sip.status``)."""
+
+    status_result: str | None = Field(
+        default=None, description="success, error, in_progress, wait (or what the portal sent)."
+    )
+    status_code: int | None = Field(default=None, description="SIP status code.")
+    error_message: str | None = None
+    last_updated: str | None = Field(
+        default=None, description="LAST_UPDATED as the portal sent it (portal-local time)."
+    )
+
+
+class VoximplantSide(Data):
+    """What Voximplant reports about the registration (``GetSipRegistrations``)."""
+
+    found: bool = Field(description="False when Voximplant has no such registration.")
+    successful: bool | None = None
+    status_code: int | None = None
+    error_message: str | None = None
+    deactivated: bool | None = None
+    proxy: str | None = None
+    sip_username: str | None = None
+    last_updated: int | float | None = Field(
+        default=None, description="last_updated as Voximplant sent it (unit undocumented)."
+    )
+
+
+class LineReconciledData(Data):
+    config_id: ConfigId
+    reg_id: RegId = None
+    verdict: Verdict
+    findings: list[str] = Field(
+        default_factory=list, description="Human-readable reasons behind the verdict."
+    )
+    bitrix24: Bitrix24Side
+    voximplant: VoximplantSide
+    attempts: NonNegativeInt = Field(description="Cross-checks made before the verdict.")
+    settle_seconds: float | None = Field(
+        default=None, description="Seconds from the first check until the line settled."
+    )
+
+
+class PortalSweptData(Data):
+    lines_checked: NonNegativeInt
+    verdicts: dict[Verdict, NonNegativeInt] = Field(description="Count of lines per verdict.")
+    upstream_calls: dict[str, NonNegativeInt] = Field(
+        description="HTTP requests made per upstream (bitrix24, voximplant)."
+    )
+
+
+class CommandFailedData(Data):
+    command_type: str = Field(description="Type of the command that failed.")
+    error_code: str = Field(description="The upstream's error code where there is one.")
+    message: str
+    retryable: bool = Field(description="True when the failure was transient (retries ran out).")
+    attempts: NonNegativeInt
+
+
+class FieldError(Data):
+    field: str = Field(description="Dotted path of the offending field, or the header name.")
+    problem: str = Field(description="What was wrong with it (never its value).")
+
+
+class CommandRejectedData(Data):
+    reason: Literal[
+        "not_json",
+        "invalid_encoding",
+        "wrong_content_type",
+        "body_too_large",
+        "unknown_type",
+        "schema_violation",
+        "unknown_portal",
+        "unsupported_version",
+        "invalid_input",
+    ] = Field(description="Why the message could not be accepted.")
+    message: str
+    command_type: str | None = Field(default=None, description="The type it claimed, if any.")
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class CommandReplayedData(Data):
+    command_type: str
+    replay_count: NonNegativeInt = Field(description="How many times it has been replayed.")
+    dead_letter_reason: str | None = None
+    first_failure: AwareDatetime | None = None
+
+
+class Event(Envelope[Any]):
+    """Base of every event: ``time`` is always set, ``portal`` whenever it is known."""
+
+    time: AwareDatetime = Field(description="When the event was produced.")
+    portal: Portal | None = None
+
+
+class LineCreated(Event):
+    MESSAGE_TYPE = "line.created"
+    type: Literal["line.created"]
+    data: LineCreatedData
+
+
+class LineUpdated(Event):
+    MESSAGE_TYPE = "line.updated"
+    type: Literal["line.updated"]
+    data: LineUpdatedData
+
+
+class LineDeleted(Event):
+    MESSAGE_TYPE = "line.deleted"
+    type: Literal["line.deleted"]
+    data: LineDeletedData
+
+
+class LineReconciled(Event):
+    MESSAGE_TYPE = "line.reconciled"
+    type: Literal["line.reconciled"]
+    data: LineReconciledData
+
+
+class PortalSwept(Event):
+    MESSAGE_TYPE = "portal.swept"
+    type: Literal["portal.swept"]
+    data: PortalSweptData
+
+
+class CommandFailed(Event):
+    MESSAGE_TYPE = "command.failed"
+    type: Literal["command.failed"]
+    data: CommandFailedData
+
+
+class CommandRejected(Event):
+    MESSAGE_TYPE = "command.rejected"
+    type: Literal["command.rejected"]
+    data: CommandRejectedData
+
+
+class CommandReplayed(Event):
+    MESSAGE_TYPE = "command.replayed"
+    type: Literal["command.replayed"]
+    data: CommandReplayedData
+
+
+EVENTS: dict[str, type[Event]] = {
+    model.MESSAGE_TYPE: model
+    for model in (
+        LineCreated,
+        LineUpdated,
+        LineDeleted,
+        LineReconciled,
+        PortalSwept,
+        CommandFailed,
+        CommandRejected,
+        CommandReplayed,
+    )
+}
+
+
+def event_for(data: Data) -> tuple[str, type[Event]]:
+    """The event type and model that carry ``data``."""
+    for name, model in EVENTS.items():
+        if model.model_fields["data"].annotation is type(data):
+            return name, model
+    raise TypeError(f"no event carries {type(data).__name__}")

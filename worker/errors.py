@@ -1,0 +1,134 @@
+"""One rooted error tree, split by what the worker must do with the message.
+
+::
+
+    SiplineError
+    ├── ConfigurationError        start-up: the process cannot run (exit non-zero)
+    ├── BadInput                  the message itself is wrong: dead-letter now, never retry,
+    │                             publish ``command.rejected``
+    ├── TransientError            the world is temporarily wrong: retry through the delay tiers,
+    │   │                         dead-letter with ``command.failed`` when attempts run out
+    │   ├── UpstreamUnavailable   5xx, HTML bodies, dropped connections, timeouts
+    │   └── RateLimited           the upstream asked us to slow down
+    └── PermanentError            the upstream refused for good: ``command.failed``, ack,
+        │                         no retry, no dead letter
+        └── AuthorizationError    credentials, scopes or rights are wrong
+
+The failure policy (``worker.runtime.policy``) looks only at these classes.  Messages
+must never contain secrets: callers build them from codes, method names and masked URLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """One thing wrong with one field of a rejected message."""
+
+    field: str
+    problem: str
+
+
+class SiplineError(Exception):
+    """Base of every error the project raises on purpose."""
+
+    code: str = "SIPLINE_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(SiplineError):
+    """The settings or a credentials file cannot be used; the process must not start."""
+
+    code = "CONFIGURATION_ERROR"
+
+
+class BadInput(SiplineError):
+    """The message can never be processed as it is; retrying would not help."""
+
+    code = "BAD_INPUT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        problems: list[FieldProblem] | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.reason = reason
+        self.problems: list[FieldProblem] = list(problems or [])
+
+
+class TransientError(SiplineError):
+    """Retry later: the same command may well succeed.
+
+    ``retry_after`` (seconds) is a hint from the upstream, used as the minimum delay.
+    """
+
+    code = "TRANSIENT"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class UpstreamUnavailable(TransientError):
+    """The upstream did not answer usefully: 5xx, a non-JSON body, a reset, a timeout."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class RateLimited(TransientError):
+    """The upstream's rate or operating-time limit was hit."""
+
+    code = "RATE_LIMITED"
+
+
+class PermanentError(SiplineError):
+    """The upstream refused the change for a reason that retrying will not fix."""
+
+    code = "PERMANENT"
+
+
+class AuthorizationError(PermanentError):
+    """Credentials, scopes or rights are wrong; an operator must act."""
+
+    code = "AUTHORIZATION_ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSummary:
+    """What an event or a dead-letter header may say about an error (never a secret)."""
+
+    code: str
+    message: str
+    retryable: bool
+    problems: list[FieldProblem] = field(default_factory=list)
+
+
+def summarize(error: SiplineError) -> ErrorSummary:
+    """Reduce an error to the fields the contract carries."""
+    problems = error.problems if isinstance(error, BadInput) else []
+    return ErrorSummary(
+        code=error.code,
+        message=error.message,
+        retryable=isinstance(error, TransientError),
+        problems=problems,
+    )

@@ -1,0 +1,182 @@
+"""The one settings object, parsed once at the edge (the CLI) and passed down.
+
+Every variable has the prefix ``SIPLINE_``; nested values (``SIPLINE_PORTALS``) are JSON.
+``VOXIMPLANT_CREDENTIALS`` is also accepted, as the Voximplant clients use that name.
+No other module reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    AliasChoices,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class OAuthApp(BaseModel):
+    """A Bitrix24 OAuth application installed on one portal."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: str = Field(min_length=1, description="The application's client id.")
+    client_secret: SecretStr = Field(description="The application's client secret.")
+    access_token: SecretStr = Field(description="The current access token (lives 1 hour).")
+    refresh_token: SecretStr = Field(description="The current refresh token (lives 180 days).")
+    rest_url: AnyHttpUrl = Field(
+        description="The portal's REST endpoint, e.g. https://example.bitrix24.ru/rest/"
+    )
+    server_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://oauth.bitrix24.tech/oauth/token/"),
+        description="The OAuth server's token endpoint.",
+    )
+
+
+class PortalSettings(BaseModel):
+    """How to reach one Bitrix24 portal, and the limits of its plan."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Inbound webhook base URL: https://PORTAL/rest/USER_ID/CODE/ (secret).",
+    )
+    oauth: OAuthApp | None = Field(default=None, description="OAuth application credentials.")
+    plan: Literal["standard", "enterprise", "custom"] = Field(
+        default="standard", description="Selects the leaky bucket: 50 @ 2/s or 250 @ 5/s."
+    )
+    bucket_capacity: int | None = Field(
+        default=None, gt=0, description="Custom bucket size (overrides the plan)."
+    )
+    drain_per_second: float | None = Field(
+        default=None, gt=0, description="Custom drain rate (overrides the plan)."
+    )
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> PortalSettings:
+        if (self.webhook_url is None) == (self.oauth is None):
+            raise ValueError("a portal needs exactly one of webhook_url or oauth")
+        return self
+
+    def bucket(self) -> tuple[int, float]:
+        """The leaky bucket (capacity, drain per second) this portal's plan allows."""
+        capacity, drain = (250, 5.0) if self.plan == "enterprise" else (50, 2.0)
+        return (self.bucket_capacity or capacity, self.drain_per_second or drain)
+
+
+class Settings(BaseSettings):
+    """Everything the worker, the CLI and the sandbox can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIPLINE_",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- broker ---------------------------------------------------------------
+    amqp_url: SecretStr = Field(
+        default=SecretStr("amqp://guest:guest@localhost:5672/"),
+        description="AMQP URL of the RabbitMQ broker.",
+    )
+    topology_prefix: str = Field(
+        default="sipline",
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Prefix of every exchange and queue name.",
+    )
+    prefetch: int = Field(default=64, ge=1, le=65535, description="Messages in flight.")
+    retry_delays: list[PositiveFloat] = Field(
+        default=[1.0, 5.0, 30.0, 120.0, 600.0],
+        min_length=1,
+        description="Delay tiers in seconds; retry n waits the n-th (the last repeats).",
+    )
+    max_attempts: int = Field(
+        default=6, ge=1, description="Attempts before a transient failure is dead-lettered."
+    )
+    delivery_limit: int = Field(
+        default=20,
+        ge=1,
+        description="Broker-side redelivery limit of the command queue (poison messages).",
+    )
+    max_body_bytes: int = Field(default=64 * 1024, ge=256, description="Largest command body.")
+    shutdown_grace: PositiveFloat = Field(
+        default=30.0, description="Seconds in-flight work may take to finish on SIGTERM."
+    )
+    reconnect_timeout: PositiveFloat = Field(
+        default=60.0, description="Seconds without a broker connection before the process exits."
+    )
+    events_max_bytes: int = Field(
+        default=5 * 1024**3, ge=1024, description="Retention of the event log stream, in bytes."
+    )
+    events_max_age: str = Field(
+        default="30D",
+        pattern=r"^\d+[YMDhms]$",
+        description="Retention of the event log stream by age (RabbitMQ syntax: 7D, 12h).",
+    )
+
+    # --- Bitrix24 ---------------------------------------------------------------
+    portals: dict[str, PortalSettings] = Field(
+        default_factory=dict,
+        description="Bitrix24 portals by domain (JSON).",
+    )
+    bitrix24_connect_timeout: PositiveFloat = Field(default=5.0)
+    bitrix24_total_timeout: PositiveFloat = Field(default=65.0)
+    bitrix24_token_store: Path = Field(
+        default=Path("var/oauth-tokens.json"),
+        description="Where refreshed OAuth tokens are persisted across restarts.",
+    )
+
+    # --- Voximplant -------------------------------------------------------------
+    voximplant_credentials: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "SIPLINE_VOXIMPLANT_CREDENTIALS", "VOXIMPLANT_CREDENTIALS", "voximplant_credentials"
+        ),
+        description="Path of the service-account credentials.json.",
+    )
+    voximplant_api_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://api.voximplant.com/platform_api/"),
+        description="Base URL of the Voximplant Management API.",
+    )
+    voximplant_connect_timeout: PositiveFloat = Field(default=5.0)
+    voximplant_total_timeout: PositiveFloat = Field(default=30.0)
+    voximplant_token_lifetime: int = Field(
+        default=3600, ge=60, le=3600, description="Lifetime of a signed JWT in seconds."
+    )
+
+    # --- reconciliation -----------------------------------------------------------
+    settle_deadline: PositiveFloat = Field(
+        default=120.0, description="Seconds a registration may take to settle."
+    )
+    settle_intervals: list[PositiveFloat] = Field(
+        default=[1.0, 2.0, 5.0, 10.0, 30.0],
+        min_length=1,
+        description="Growing re-check intervals while a registration settles.",
+    )
+    sweep_report_only_divergent: bool = Field(
+        default=False, description="Emit line.reconciled in sweeps only for lines not in_sync."
+    )
+
+    # --- observability ------------------------------------------------------------
+    metrics_port: int | None = Field(default=9464, description="Prometheus port; unset to disable.")
+    metrics_host: str = Field(default="127.0.0.1")
+    log_level: str = Field(default="INFO")
+    log_format: Literal["auto", "json", "console"] = Field(default="auto")
+
+    @field_validator("portals", mode="before")
+    @classmethod
+    def _lower_domains(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k).lower(): v for k, v in value.items()}
+        return value
