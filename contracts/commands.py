@@ -42,7 +42,7 @@ Password = Annotated[
     SecretStr,
     Field(
         description="SIP password (at most 100 characters). Never echoed in events or logs.",
-        examples=["s3cret-pa55"],
+        examples=["EXAMPLE-not-a-real-password"],
     ),
 ]
 ConfigId = Annotated[
@@ -80,10 +80,12 @@ class LineUpdateData(_PasswordData):
     """Change one or more settings of an existing line."""
 
     config_id: ConfigId
-    title: Title | None = None
-    server: Server | None = None
-    login: Login | None = None
-    password: Password | None = None
+    title: Title | None = Field(default=None, description="New title; omit to keep it.")
+    server: Server | None = Field(default=None, description="New SIP server; omit to keep it.")
+    login: Login | None = Field(default=None, description="New SIP login; omit to keep it.")
+    password: Password | None = Field(
+        default=None, description="New SIP password; omit to keep it."
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> LineUpdateData:

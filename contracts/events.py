@@ -38,18 +38,24 @@ RegId = Annotated[
 
 
 class LineCreatedData(Data):
+    """The line exists: created now, or found identical (``already_existed``)."""
+
     config_id: ConfigId
     reg_id: RegId = None
     title: Title
     server: Server
     login: Login
-    line_type: Literal["cloud", "office"] = Field(description="cloud or office.")
+    line_type: Literal["cloud", "office"] = Field(
+        description="cloud: Voximplant registers the line; office: the PBX registers itself."
+    )
     already_existed: bool = Field(
         description="True when an identical line existed and nothing was created."
     )
 
 
 class LineUpdatedData(Data):
+    """The line's settings were changed."""
+
     config_id: ConfigId
     changed_fields: list[Literal["title", "server", "login", "password"]] = Field(
         description="Names of the fields the update set (the password's value is never sent)."
@@ -61,6 +67,8 @@ class LineUpdatedData(Data):
 
 
 class LineDeletedData(Data):
+    """The line is gone: deleted now, or already absent."""
+
     config_id: ConfigId
     already_absent: bool = Field(description="True when no such line existed.")
     registration_removed: bool = Field(
@@ -75,7 +83,9 @@ class Bitrix24Side(Data):
         default=None, description="success, error, in_progress, wait (or what the portal sent)."
     )
     status_code: int | None = Field(default=None, description="SIP status code.")
-    error_message: str | None = None
+    error_message: str | None = Field(
+        default=None, description="ERROR_MESSAGE as the portal sent it, when registration fails."
+    )
     last_updated: str | None = Field(
         default=None, description="LAST_UPDATED as the portal sent it (portal-local time)."
     )
@@ -85,26 +95,38 @@ class VoximplantSide(Data):
     """What Voximplant reports about the registration (``GetSipRegistrations``)."""
 
     found: bool = Field(description="False when Voximplant has no such registration.")
-    successful: bool | None = None
-    status_code: int | None = None
-    error_message: str | None = None
-    deactivated: bool | None = None
-    proxy: str | None = None
-    sip_username: str | None = None
+    successful: bool | None = Field(
+        default=None, description="Whether the last registration attempt succeeded."
+    )
+    status_code: int | None = Field(default=None, description="SIP status code.")
+    error_message: str | None = Field(
+        default=None, description="Voximplant's error message, when registration fails."
+    )
+    deactivated: bool | None = Field(
+        default=None, description="True when the registration is frozen (deactivated)."
+    )
+    proxy: str | None = Field(
+        default=None, description="The registrar Voximplant registers with; should be the server."
+    )
+    sip_username: str | None = Field(
+        default=None, description="The user name Voximplant registers as; should be the login."
+    )
     last_updated: int | float | None = Field(
         default=None, description="last_updated as Voximplant sent it (unit undocumented)."
     )
 
 
 class LineReconciledData(Data):
+    """The outcome of cross-checking one line's registration on both sides."""
+
     config_id: ConfigId
     reg_id: RegId = None
-    verdict: Verdict
+    verdict: Verdict = Field(description="The outcome of the cross-check (see Verdict).")
     findings: list[str] = Field(
         default_factory=list, description="Human-readable reasons behind the verdict."
     )
-    bitrix24: Bitrix24Side
-    voximplant: VoximplantSide
+    bitrix24: Bitrix24Side = Field(description="What Bitrix24 reports.")
+    voximplant: VoximplantSide = Field(description="What Voximplant reports.")
     attempts: NonNegativeInt = Field(description="Cross-checks made before the verdict.")
     settle_seconds: float | None = Field(
         default=None, description="Seconds from the first check until the line settled."
@@ -112,7 +134,9 @@ class LineReconciledData(Data):
 
 
 class PortalSweptData(Data):
-    lines_checked: NonNegativeInt
+    """Every line of the portal was reconciled."""
+
+    lines_checked: NonNegativeInt = Field(description="Lines cross-checked in the sweep.")
     verdicts: dict[Verdict, NonNegativeInt] = Field(description="Count of lines per verdict.")
     upstream_calls: dict[str, NonNegativeInt] = Field(
         description="HTTP requests made per upstream (bitrix24, voximplant)."
@@ -120,19 +144,25 @@ class PortalSweptData(Data):
 
 
 class CommandFailedData(Data):
+    """A valid command could not be applied; it was dead-lettered."""
+
     command_type: str = Field(description="Type of the command that failed.")
     error_code: str = Field(description="The upstream's error code where there is one.")
-    message: str
+    message: str = Field(description="What went wrong, for a human (no secrets).")
     retryable: bool = Field(description="True when the failure was transient (retries ran out).")
-    attempts: NonNegativeInt
+    attempts: NonNegativeInt = Field(description="Attempts made before giving up.")
 
 
 class FieldError(Data):
+    """One problem with one field of a rejected message."""
+
     field: str = Field(description="Dotted path of the offending field, or the header name.")
     problem: str = Field(description="What was wrong with it (never its value).")
 
 
 class CommandRejectedData(Data):
+    """A message could not be accepted as a command; it was dead-lettered unprocessed."""
+
     reason: Literal[
         "not_json",
         "invalid_encoding",
@@ -144,70 +174,97 @@ class CommandRejectedData(Data):
         "unsupported_version",
         "invalid_input",
     ] = Field(description="Why the message could not be accepted.")
-    message: str
+    message: str = Field(description="What was wrong, for a human (never a field's value).")
     command_type: str | None = Field(default=None, description="The type it claimed, if any.")
-    errors: list[FieldError] = Field(default_factory=list)
+    errors: list[FieldError] = Field(
+        default_factory=list, description="One entry per offending field, when known."
+    )
 
 
 class CommandReplayedData(Data):
-    command_type: str
+    """A dead-lettered command was put back on the command exchange."""
+
+    command_type: str = Field(description="Type of the replayed command.")
     replay_count: NonNegativeInt = Field(description="How many times it has been replayed.")
-    dead_letter_reason: str | None = None
-    first_failure: AwareDatetime | None = None
+    dead_letter_reason: str | None = Field(
+        default=None, description="Why the broker dead-lettered it (x-death reason)."
+    )
+    first_failure: AwareDatetime | None = Field(
+        default=None, description="When it was first dead-lettered."
+    )
 
 
 class Event(Envelope[Any]):
     """Base of every event: ``time`` is always set, ``portal`` whenever it is known."""
 
     time: AwareDatetime = Field(description="When the event was produced.")
-    portal: Portal | None = None
+    portal: Portal | None = Field(
+        default=None,
+        description="Domain of the Bitrix24 portal the event concerns; absent when unknown.",
+    )
 
 
 class LineCreated(Event):
+    """``line.created``: answer to ``line.create``."""
+
     MESSAGE_TYPE = "line.created"
-    type: Literal["line.created"]
+    type: Literal["line.created"] = Field(description="The event type; also the routing key.")
     data: LineCreatedData
 
 
 class LineUpdated(Event):
+    """``line.updated``: answer to ``line.update``."""
+
     MESSAGE_TYPE = "line.updated"
-    type: Literal["line.updated"]
+    type: Literal["line.updated"] = Field(description="The event type; also the routing key.")
     data: LineUpdatedData
 
 
 class LineDeleted(Event):
+    """``line.deleted``: answer to ``line.delete``."""
+
     MESSAGE_TYPE = "line.deleted"
-    type: Literal["line.deleted"]
+    type: Literal["line.deleted"] = Field(description="The event type; also the routing key.")
     data: LineDeletedData
 
 
 class LineReconciled(Event):
+    """``line.reconciled``: a line's cross-check settled (after a change, reconcile or sweep)."""
+
     MESSAGE_TYPE = "line.reconciled"
-    type: Literal["line.reconciled"]
+    type: Literal["line.reconciled"] = Field(description="The event type; also the routing key.")
     data: LineReconciledData
 
 
 class PortalSwept(Event):
+    """``portal.swept``: answer to ``portal.sweep``, after every line's ``line.reconciled``."""
+
     MESSAGE_TYPE = "portal.swept"
-    type: Literal["portal.swept"]
+    type: Literal["portal.swept"] = Field(description="The event type; also the routing key.")
     data: PortalSweptData
 
 
 class CommandFailed(Event):
+    """``command.failed``: a valid command failed for good and was dead-lettered."""
+
     MESSAGE_TYPE = "command.failed"
-    type: Literal["command.failed"]
+    type: Literal["command.failed"] = Field(description="The event type; also the routing key.")
     data: CommandFailedData
 
 
 class CommandRejected(Event):
+    """``command.rejected``: a message was refused without being applied."""
+
     MESSAGE_TYPE = "command.rejected"
-    type: Literal["command.rejected"]
+    type: Literal["command.rejected"] = Field(description="The event type; also the routing key.")
     data: CommandRejectedData
 
 
 class CommandReplayed(Event):
+    """``command.replayed``: a dead-lettered command was replayed by an operator."""
+
     MESSAGE_TYPE = "command.replayed"
-    type: Literal["command.replayed"]
+    type: Literal["command.replayed"] = Field(description="The event type; also the routing key.")
     data: CommandReplayedData
 
 
