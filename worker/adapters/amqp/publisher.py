@@ -1,0 +1,107 @@
+"""Confirmed publishing: every publish waits for the broker's ack and is ``mandatory``.
+
+A publish that the broker nacks or cannot route raises; the caller (the processor) then
+leaves the command unacknowledged, so it is delivered again rather than lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aio_pika import DeliveryMode, Message
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, HeadersType
+
+from contracts import CONTENT_TYPE, Envelope
+
+APP_ID = "sipline"
+
+
+def envelope_message(envelope: Envelope[Any], *, headers: HeadersType | None = None) -> Message:
+    """An AMQP message whose properties mirror the CloudEvents envelope."""
+    timestamp = envelope.time or datetime.now(UTC)
+    return Message(
+        body=envelope.wire_json(),
+        content_type=CONTENT_TYPE,
+        message_id=envelope.id,
+        correlation_id=envelope.correlationid,
+        type=str(getattr(envelope, "type", "")),
+        timestamp=timestamp,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        app_id=APP_ID,
+        headers=dict(headers or {}),
+    )
+
+
+def copy_message(incoming: AbstractIncomingMessage, *, headers: Mapping[str, Any]) -> Message:
+    """A copy of a delivery (same body and properties) with a new set of headers."""
+    return Message(
+        body=incoming.body,
+        content_type=incoming.content_type,
+        content_encoding=incoming.content_encoding,
+        message_id=incoming.message_id,
+        correlation_id=incoming.correlation_id,
+        type=incoming.type,
+        timestamp=incoming.timestamp,
+        app_id=incoming.app_id,
+        user_id=None,
+        reply_to=incoming.reply_to,
+        priority=incoming.priority,
+        delivery_mode=DeliveryMode.PERSISTENT,
+        headers=dict(headers),
+    )
+
+
+class Publisher:
+    """Publishes to the declared exchanges with confirms and ``mandatory``."""
+
+    def __init__(
+        self,
+        *,
+        events: AbstractExchange,
+        commands: AbstractExchange,
+        delay: AbstractExchange,
+        dead_letters: AbstractExchange,
+        timeout: float = 30.0,
+    ) -> None:
+        self._events = events
+        self._commands = commands
+        self._delay = delay
+        self._dead_letters = dead_letters
+        self._timeout = timeout
+
+    async def event(self, event: Envelope[Any]) -> None:
+        await self._events.publish(
+            envelope_message(event),
+            routing_key=event_type(event),
+            mandatory=True,
+            timeout=self._timeout,
+        )
+
+    async def command(self, command: Envelope[Any], *, headers: HeadersType | None = None) -> None:
+        await self._commands.publish(
+            envelope_message(command, headers=headers),
+            routing_key=event_type(command),
+            mandatory=True,
+            timeout=self._timeout,
+        )
+
+    async def delayed(self, message: Message, *, routing_key: str) -> None:
+        """Publish to a delay tier (the tier header is already on the message)."""
+        await self._delay.publish(
+            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
+        )
+
+    async def dead_letter(self, message: Message, *, routing_key: str) -> None:
+        await self._dead_letters.publish(
+            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
+        )
+
+
+def event_type(envelope: Envelope[Any]) -> str:
+    """The ``type`` attribute (the routing key) of a command or event."""
+    value = getattr(envelope, "type", None)
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{type(envelope).__name__} has no type")
+    return value

@@ -1,0 +1,66 @@
+"""The protocol every command handler implements, and what it returns.
+
+A handler does the work of one command type and returns an :class:`Outcome`: the events to
+publish and, optionally, commands to deliver again later (a deferred re-check). It never acks,
+never sleeps while holding a delivery, and signals failure by raising a classified error from
+``worker.errors``; the failure policy decides the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from contracts import Command, Data
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event's data and subject; the runtime adds the envelope."""
+
+    data: Data
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A command to deliver again after ``delay`` seconds, with worker-owned headers."""
+
+    command: Command
+    delay: float
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    events: list[EventDraft] = field(default_factory=list)
+    follow_ups: list[FollowUp] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    """What the runtime knows about a delivery besides the command itself."""
+
+    attempt: int
+    received_at: datetime
+    redelivered: bool
+    headers: dict[str, Any]
+
+
+class CommandHandler(Protocol):
+    """Handles one command type."""
+
+    async def __call__(self, command: Any, context: CommandContext) -> Outcome: ...
+
+
+def ordering_key(command: Command) -> str:
+    """Commands with the same key are applied one at a time, in arrival order."""
+    data = command.data
+    config_id = getattr(data, "config_id", None)
+    if config_id is not None:
+        return f"{command.portal}/line/{config_id}"
+    title = getattr(data, "title", None)
+    if title is not None:
+        return f"{command.portal}/title/{title.casefold()}"
+    return f"{command.portal}/portal"

@@ -1,0 +1,74 @@
+"""The failure policy: one place that decides what happens to a command that did not succeed.
+
+=================  ====================================  =========================================
+error class        what happens to the delivery          what is published
+=================  ====================================  =========================================
+BadInput           dead-lettered now, never retried      ``command.rejected``
+TransientError     re-published to a delay tier while    nothing (each retry is a new attempt);
+                   attempts remain, then dead-lettered   ``command.failed`` when attempts run out
+PermanentError     acked: no retry, no dead letter       ``command.failed`` with the upstream code
+anything else      treated as transient (a bug may be    as for TransientError
+                   fixed and the message replayed)
+=================  ====================================  =========================================
+
+In every case the delivery is acked only after what is published has been confirmed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from worker.errors import BadInput, PermanentError, SiplineError, TransientError
+
+
+class Action(Enum):
+    REJECT = "reject"
+    RETRY = "retry"
+    EXHAUSTED = "exhausted"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    error: SiplineError
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential spacing through the configured tiers, up to ``max_attempts``."""
+
+    delays: tuple[float, ...]
+    max_attempts: int
+
+    def delay_for(self, attempt: int, hint: float | None = None) -> float:
+        """Delay before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        index = min(attempt - 1, len(self.delays) - 1)
+        base = self.delays[max(index, 0)]
+        return max(base, hint or 0.0)
+
+    def decide(self, error: BaseException, attempt: int) -> Decision:
+        classified = classify(error)
+        if isinstance(classified, BadInput):
+            return Decision(Action.REJECT, classified)
+        if isinstance(classified, PermanentError):
+            return Decision(Action.FAIL, classified)
+        assert isinstance(classified, TransientError)
+        if attempt >= self.max_attempts:
+            return Decision(Action.EXHAUSTED, classified)
+        return Decision(
+            Action.RETRY, classified, delay=self.delay_for(attempt, classified.retry_after)
+        )
+
+
+def classify(error: BaseException) -> SiplineError:
+    """Every exception as a member of the error tree; unknown ones become transient."""
+    if isinstance(error, BadInput | PermanentError | TransientError):
+        return error
+    if isinstance(error, SiplineError):
+        return PermanentError(error.message, code=error.code)
+    # An unexpected exception is a bug or an unclassified upstream failure; its text may carry
+    # a URL with a secret in it, so only its type is kept.
+    return TransientError(f"internal error ({type(error).__name__})", code="INTERNAL_ERROR")

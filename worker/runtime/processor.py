@@ -1,0 +1,311 @@
+"""Process one delivery: parse, dispatch, publish the outcome with confirms, then ack.
+
+The single rule: a delivery is acked only after its outcome (events, a retry copy, or a dead
+letter) has been confirmed by the broker. If confirming fails, the delivery is returned to
+the queue (or, if the channel is gone, the broker returns it), never dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from contracts import Command, Event
+from worker.adapters.amqp.publisher import Publisher, copy_message, envelope_message
+from worker.adapters.amqp.topology import TopologySpec, tier_name
+from worker.errors import BadInput, SiplineError
+from worker.runtime import events, headers
+from worker.runtime.handler import CommandContext, CommandHandler, Outcome, ordering_key
+from worker.runtime.ordering import KeyedLocks
+from worker.runtime.parse import parse_command
+from worker.runtime.policy import Action, Decision, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+_PORTAL = re.compile(
+    r"^(?i:[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:\d{1,5})?$"
+)
+
+
+class MessageObserver(Protocol):
+    """Receives one call per finished delivery (metrics plug in here)."""
+
+    def outcome(self, command_type: str, outcome: str, seconds: float) -> None: ...
+
+
+class _NoObserver:
+    def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessorConfig:
+    max_body_bytes: int
+    version: str
+    commands_exchange: str
+
+
+class Processor:
+    """Owns the per-delivery flow; the failure policy is :class:`RetryPolicy`."""
+
+    def __init__(
+        self,
+        *,
+        publisher: Publisher,
+        handlers: Mapping[str, CommandHandler],
+        policy: RetryPolicy,
+        topology: TopologySpec,
+        config: ProcessorConfig,
+        observer: MessageObserver | None = None,
+    ) -> None:
+        self._publisher = publisher
+        self._handlers = dict(handlers)
+        self._policy = policy
+        self._topology = topology
+        self._config = config
+        self._observer = observer or _NoObserver()
+        self._locks = KeyedLocks()
+
+    async def __call__(self, message: AbstractIncomingMessage) -> None:
+        started = time.perf_counter()
+        command_type = message.routing_key or "?"
+        try:
+            outcome = await self._process(message)
+        except Exception:
+            # Publishing the outcome failed: the delivery must come back, not vanish.
+            log.warning(
+                "outcome not confirmed; returning the command to the queue",
+                extra={"command_id": message.message_id, "command_type": command_type},
+                exc_info=True,
+            )
+            with contextlib.suppress(Exception):
+                await message.nack(requeue=True)
+            outcome = "requeued"
+        self._observer.outcome(command_type, outcome, time.perf_counter() - started)
+
+    async def _process(self, message: AbstractIncomingMessage) -> str:
+        hdrs = dict(message.headers or {})
+        attempt = headers.attempt_of(hdrs)
+        try:
+            command = parse_command(
+                message.body, message.content_type, max_bytes=self._config.max_body_bytes
+            )
+        except BadInput as error:
+            await self._reject(message, error, hdrs, attempt)
+            return "rejected"
+        async with self._locks.hold(ordering_key(command)):
+            try:
+                result = await self._dispatch(command, message, hdrs, attempt)
+            except Exception as exc:
+                return await self._fail(message, command, self._policy.decide(exc, attempt), hdrs)
+            await self._publish_outcome(command, result)
+        await message.ack()
+        log.info(
+            "command done",
+            extra=_log_fields(command, outcome="ok", attempt=attempt, events=result.events),
+        )
+        return "ok"
+
+    async def _dispatch(
+        self,
+        command: Command,
+        message: AbstractIncomingMessage,
+        hdrs: dict[str, Any],
+        attempt: int,
+    ) -> Outcome:
+        handler = self._handlers.get(command.MESSAGE_TYPE)
+        if handler is None:
+            raise BadInput(
+                f"this worker has no handler for {command.MESSAGE_TYPE}", reason="unknown_type"
+            )
+        context = CommandContext(
+            attempt=attempt,
+            received_at=datetime.now(UTC),
+            redelivered=bool(message.redelivered),
+            headers=hdrs,
+        )
+        return await handler(command, context)
+
+    async def _publish_outcome(self, command: Command, result: Outcome) -> None:
+        for index, draft in enumerate(result.events):
+            await self._publisher.event(
+                events.for_command(command, draft.data, subject=draft.subject, index=index)
+            )
+        for follow in result.follow_ups:
+            tier = self._topology.tier_for(follow.delay)
+            msg = envelope_message(
+                follow.command, headers={**follow.headers, headers.DELAY: tier_name(tier)}
+            )
+            await self._publisher.delayed(msg, routing_key=follow.command.MESSAGE_TYPE)
+
+    async def _fail(
+        self,
+        message: AbstractIncomingMessage,
+        command: Command,
+        decision: Decision,
+        hdrs: dict[str, Any],
+    ) -> str:
+        attempt = headers.attempt_of(hdrs)
+        error = decision.error
+        if decision.action is Action.REJECT:
+            assert isinstance(error, BadInput)
+            await self._reject(message, error, hdrs, attempt, command=command)
+            return "rejected"
+        if decision.action is Action.RETRY:
+            tier = self._topology.tier_for(decision.delay)
+            new_headers = self._failure_headers(message, error, hdrs, attempt, "retrying")
+            new_headers[headers.ATTEMPT] = attempt + 1
+            new_headers[headers.DELAY] = tier_name(tier)
+            await self._publisher.delayed(
+                copy_message(message, headers=new_headers), routing_key=command.MESSAGE_TYPE
+            )
+            await message.ack()
+            log.warning(
+                "command will be retried",
+                extra=_log_fields(command, outcome="retry", attempt=attempt, error=error),
+            )
+            return "retried"
+        if decision.action is Action.EXHAUSTED:
+            await self._dead_letter(message, error, hdrs, attempt, "retries_exhausted")
+            await self._publisher.event(
+                events.failed(command, error, attempts=attempt, retryable=True)
+            )
+            await message.ack()
+            log.error(
+                "command dead-lettered: retries exhausted",
+                extra=_log_fields(command, outcome="dead_lettered", attempt=attempt, error=error),
+            )
+            return "dead_lettered"
+        await self._publisher.event(
+            events.failed(command, error, attempts=attempt, retryable=False)
+        )
+        await message.ack()
+        log.error(
+            "command failed permanently",
+            extra=_log_fields(command, outcome="failed", attempt=attempt, error=error),
+        )
+        return "failed"
+
+    async def _reject(
+        self,
+        message: AbstractIncomingMessage,
+        error: BadInput,
+        hdrs: dict[str, Any],
+        attempt: int,
+        *,
+        command: Command | None = None,
+    ) -> None:
+        await self._dead_letter(message, error, hdrs, attempt, error.reason)
+        portal = command.portal if command else _safe_portal(message)
+        message_id = command.id if command else _safe_id(message.message_id)
+        await self._publisher.event(
+            events.rejected(
+                error,
+                message_id=message_id,
+                correlation=(
+                    command.correlationid if command else _safe_id(message.correlation_id)
+                ),
+                portal=portal,
+                command_type=command.MESSAGE_TYPE if command else _safe_id(message.routing_key),
+            )
+        )
+        await message.ack()
+        log.warning(
+            "command rejected",
+            extra={
+                "command_id": message_id,
+                "command_type": message.routing_key,
+                "portal": portal,
+                "outcome": "rejected",
+                "reason": error.reason,
+                "error": error.message,
+            },
+        )
+
+    async def _dead_letter(
+        self,
+        message: AbstractIncomingMessage,
+        error: SiplineError,
+        hdrs: dict[str, Any],
+        attempt: int,
+        reason: str,
+    ) -> None:
+        new_headers = self._failure_headers(message, error, hdrs, attempt, reason)
+        await self._publisher.dead_letter(
+            copy_message(message, headers=new_headers), routing_key=message.routing_key or "unknown"
+        )
+
+    def _failure_headers(
+        self,
+        message: AbstractIncomingMessage,
+        error: SiplineError,
+        hdrs: dict[str, Any],
+        attempt: int,
+        reason: str,
+    ) -> dict[str, Any]:
+        return headers.record_failure(
+            hdrs,
+            error,
+            attempt=attempt,
+            reason=reason,
+            exchange=self._config.commands_exchange,
+            routing_key=message.routing_key or "",
+            version=self._config.version,
+        )
+
+
+def _safe_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    return value[:128] if value.isprintable() else None
+
+
+def _safe_portal(message: AbstractIncomingMessage) -> str | None:
+    """The portal named in a rejected body, when it can be read and looks like a domain."""
+    try:
+        import json
+
+        decoded = json.loads(message.body)
+    except (ValueError, RecursionError):
+        return None
+    portal = decoded.get("portal") if isinstance(decoded, dict) else None
+    if isinstance(portal, str) and len(portal) <= 253 and _PORTAL.match(portal):
+        return portal.lower()
+    return None
+
+
+def _log_fields(
+    command: Command,
+    *,
+    outcome: str,
+    attempt: int,
+    events: list[Any] | None = None,
+    error: SiplineError | None = None,
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "command_id": command.id,
+        "command_type": command.MESSAGE_TYPE,
+        "portal": command.portal,
+        "line": getattr(command.data, "config_id", None),
+        "outcome": outcome,
+        "attempt": attempt,
+    }
+    for draft in events or []:
+        verdict = getattr(draft.data, "verdict", None)
+        if verdict is not None:
+            fields["verdict"] = str(verdict)
+    if error is not None:
+        fields["error_code"] = error.code
+        fields["error"] = error.message
+    return fields
+
+
+__all__ = ["Event", "MessageObserver", "Processor", "ProcessorConfig"]
