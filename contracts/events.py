@@ -144,7 +144,7 @@ class PortalSweptData(Data):
 
 
 class CommandFailedData(Data):
-    """A valid command could not be applied; it was dead-lettered."""
+    """A valid command could not be applied: refused for good, or retries ran out."""
 
     command_type: str = Field(description="Type of the command that failed.")
     error_code: str = Field(description="The upstream's error code where there is one.")

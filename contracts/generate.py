@@ -109,8 +109,8 @@ def _dead_letter_channel(models: Sequence[MessageModel]) -> Json:
         "title": DEAD_LETTER_QUEUE,
         "description": (
             "Commands that were rejected, failed for good or exceeded the delivery limit, "
-            "unchanged (the broker adds x-death headers). `sipline replay` puts them back; "
-            "nothing else should consume this queue."
+            "unchanged but for x-sipline-* headers that say why. Operators inspect and replay "
+            "them with `sipline dlq`; nothing else should consume this queue."
         ),
         "messages": {
             _message_key(m): {"$ref": f"#/components/messages/{_message_key(m)}"} for m in models

@@ -24,3 +24,8 @@ def config(env_file: Path | None) -> None:
 
     settings = load_settings(env_file)
     click.echo(settings.model_dump_json(indent=2))
+
+
+from worker.cli.schema import schema  # noqa: E402 - registered after the group is defined
+
+main.add_command(schema)
