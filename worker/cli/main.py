@@ -8,6 +8,7 @@ import click
 
 from worker import __version__
 from worker.cli.common import env_file_option
+from worker.cli.schema import schema
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,7 +26,5 @@ def config(env_file: Path | None) -> None:
     settings = load_settings(env_file)
     click.echo(settings.model_dump_json(indent=2))
 
-
-from worker.cli.schema import schema  # noqa: E402 - registered after the group is defined
 
 main.add_command(schema)
