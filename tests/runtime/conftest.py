@@ -16,7 +16,7 @@ from worker.settings import Settings
 RunWorker = Callable[..., AbstractAsyncContextManager[tuple[Worker, Broker]]]
 
 
-def test_settings(prefix: str, **overrides: Any) -> Settings:
+def runtime_settings(prefix: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "amqp_url": AMQP_URL,
         "topology_prefix": prefix,
@@ -39,7 +39,7 @@ def run_worker() -> RunWorker:
     async def _run(
         handlers: Mapping[str, CommandHandler], **overrides: Any
     ) -> AsyncIterator[tuple[Worker, Broker]]:
-        settings = test_settings(unique_prefix("rt"), **overrides)
+        settings = runtime_settings(unique_prefix("rt"), **overrides)
         spec = topology_spec(settings)
         async with broker(settings.topology_prefix, spec) as b:
             worker = build_worker(settings, handlers=handlers)

@@ -29,14 +29,25 @@ class ScriptedHandler:
     calls: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     order: list[tuple[int, str]] = field(default_factory=list)
     attempts_seen: list[int] = field(default_factory=list)
+    redelivered: list[bool] = field(default_factory=list)
+    running: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    max_concurrent_per_line: int = 0
+    max_concurrent: int = 0
 
     async def __call__(self, command: Any, context: CommandContext) -> Outcome:
         config_id = command.data.config_id
         self.calls[config_id] += 1
         self.attempts_seen.append(context.attempt)
         self.order.append((config_id, command.id))
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.redelivered.append(context.redelivered)
+        self.running[config_id] += 1
+        self.max_concurrent_per_line = max(self.max_concurrent_per_line, self.running[config_id])
+        self.max_concurrent = max(self.max_concurrent, sum(self.running.values()))
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.running[config_id] -= 1
         if config_id in self.permanent:
             raise PermanentError("the portal refused", code="ACCESS_DENIED")
         if config_id in self.always_transient:
