@@ -125,7 +125,7 @@ class SandboxAccount:
         if self._api_url is not None:
             return self._api_url
         self.prepare()
-        runner = web.AppRunner(build_app(self), access_log=None)
+        runner = web.AppRunner(build_app(self), access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
