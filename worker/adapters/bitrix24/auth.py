@@ -1,0 +1,185 @@
+"""How a request proves itself: an inbound webhook, or an OAuth app with token refresh.
+
+OAuth follows the Bitrix24 docs: refresh only after ``401 expired_token``, then retry.
+Refresh tokens are single-use, so at most one refresh runs per portal: callers that saw the
+same stale token wait on one lock, and whoever gets it second finds the token already
+replaced and simply retries (the stampede fixed in b24phpsdk #102, b24jssdk #147/#182).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Protocol
+
+import aiohttp
+from pydantic import SecretStr
+
+from worker.adapters.bitrix24.errors import upstream_error
+from worker.adapters.bitrix24.observer import Bitrix24Observer
+from worker.adapters.bitrix24.redact import Redactor, mask_url
+from worker.adapters.bitrix24.tokens import TokenPair, TokenStore
+from worker.errors import UpstreamUnavailable
+from worker.settings import OAuthApp
+
+logger = logging.getLogger(__name__)
+
+
+class Auth(Protocol):
+    """Where a method is posted and what credential goes with it."""
+
+    can_refresh: bool
+
+    def url(self, method: str) -> str: ...
+
+    def masked_url(self, method: str) -> str: ...
+
+    async def token(self) -> str | None:
+        """The value of the ``auth`` parameter, or None when the URL carries the secret."""
+
+    async def refresh(self, stale: str | None) -> None:
+        """Replace ``stale`` with a fresh token, unless another caller already did."""
+
+
+class WebhookAuth:
+    """``https://PORTAL/rest/USER_ID/CODE/METHOD.json``: the secret is in the URL."""
+
+    can_refresh = False
+
+    def __init__(self, webhook_url: SecretStr, redactor: Redactor) -> None:
+        base = webhook_url.get_secret_value().rstrip("/") + "/"
+        self._base = base
+        self._masked = mask_url(base)
+        redactor.add(*[part for part in base.split("/") if part][-1:])
+
+    def url(self, method: str) -> str:
+        return f"{self._base}{method}.json"
+
+    def masked_url(self, method: str) -> str:
+        return f"{self._masked}{method}.json"
+
+    async def token(self) -> str | None:
+        return None
+
+    async def refresh(self, stale: str | None) -> None:
+        return None
+
+
+class OAuthAuth:
+    """``https://PORTAL/rest/METHOD`` with ``auth=ACCESS_TOKEN``; refreshes on expiry."""
+
+    can_refresh = True
+
+    def __init__(
+        self,
+        *,
+        portal: str,
+        app: OAuthApp,
+        session: aiohttp.ClientSession,
+        store: TokenStore,
+        timeout: aiohttp.ClientTimeout,
+        redactor: Redactor,
+        observer: Bitrix24Observer,
+    ) -> None:
+        self._portal, self._app, self._session = portal, app, session
+        self._store, self._timeout, self._observer = store, timeout, observer
+        self._redactor = redactor
+        self._base = str(app.rest_url).rstrip("/") + "/"
+        self._pair = TokenPair(app.access_token, app.refresh_token)
+        self._loaded = False
+        self._lock = asyncio.Lock()
+        self.refreshes = 0
+        self._remember(self._pair)
+        redactor.add(app.client_secret.get_secret_value())
+
+    def url(self, method: str) -> str:
+        return f"{self._base}{method}"
+
+    def masked_url(self, method: str) -> str:
+        return mask_url(self.url(method))
+
+    async def token(self) -> str:
+        if not self._loaded:
+            async with self._lock:
+                if not self._loaded:
+                    stored = await self._store.load(self._portal)
+                    if stored is not None:
+                        self._pair = stored
+                        self._remember(stored)
+                    self._loaded = True
+        return self._pair.access_token.get_secret_value()
+
+    async def refresh(self, stale: str | None) -> None:
+        async with self._lock:
+            if self._pair.access_token.get_secret_value() != stale:
+                return  # another caller refreshed while this one waited
+            pair = await self._request_refresh()
+            self._pair = pair
+            self._remember(pair)
+            self.refreshes += 1
+            await self._store.save(self._portal, pair)
+            logger.info("bitrix24 %s: OAuth token refreshed and stored", self._portal)
+
+    def _remember(self, pair: TokenPair) -> None:
+        self._redactor.add(
+            pair.access_token.get_secret_value(), pair.refresh_token.get_secret_value()
+        )
+
+    async def _request_refresh(self) -> TokenPair:
+        params = {
+            "grant_type": "refresh_token",
+            "client_id": self._app.client_id,
+            "client_secret": self._app.client_secret.get_secret_value(),
+            "refresh_token": self._pair.refresh_token.get_secret_value(),
+        }
+        server = str(self._app.server_url)
+        started = time.monotonic()
+        status: int | None = None
+        code = "OK"
+        try:
+            async with self._session.get(server, params=params, timeout=self._timeout) as resp:
+                status = resp.status
+                raw = await resp.read()
+            body = _json_object(raw)
+            if body is None:
+                code = "NON_JSON_BODY"
+                raise UpstreamUnavailable(
+                    f"OAuth server {mask_url(server)} answered HTTP {status} without JSON",
+                    code=code,
+                )
+            if "error" in body or "access_token" not in body:
+                code = str(body.get("error") or "ERROR_UNEXPECTED_ANSWER")
+                raise upstream_error(
+                    portal=self._portal,
+                    method="oauth/token",
+                    code=code,
+                    description=self._redactor(str(body.get("error_description") or "")),
+                    status=status,
+                )
+            return TokenPair(
+                SecretStr(str(body["access_token"])), SecretStr(str(body["refresh_token"]))
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            code = "CONNECTION_ERROR"
+            # ``from None``: aiohttp's message may quote the URL, and this one has secrets
+            raise UpstreamUnavailable(
+                f"OAuth server {mask_url(server)} unreachable ({type(exc).__name__})", code=code
+            ) from None
+        finally:
+            self._observer.on_request(
+                portal=self._portal,
+                method="oauth/token",
+                status=status,
+                code=code,
+                duration=time.monotonic() - started,
+            )
+
+
+def _json_object(raw: bytes) -> dict[str, object] | None:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None

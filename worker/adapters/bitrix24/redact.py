@@ -1,0 +1,47 @@
+"""Keep webhook codes, tokens and passwords out of log lines and exception messages.
+
+A webhook URL carries its secret in the path (``/rest/USER_ID/CODE/``), so URLs are masked
+before anything prints them; upstream error descriptions are scrubbed of every secret the
+client knows, because a portal may echo a parameter back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from yarl import URL
+
+MASK = "***"
+_WEBHOOK_PATH = re.compile(r"(/rest/[^/]+/)[^/]+(/|$)")
+
+
+def mask_url(url: str) -> str:
+    """The URL without its query, fragment, user info or webhook code."""
+    try:
+        parsed = URL(url)
+    except (TypeError, ValueError):
+        return MASK
+    path = _WEBHOOK_PATH.sub(rf"\g<1>{MASK}\g<2>", parsed.path)
+    host = parsed.host or ""
+    port = f":{parsed.explicit_port}" if parsed.explicit_port else ""
+    return f"{parsed.scheme}://{host}{port}{path}" if parsed.scheme else path
+
+
+class Redactor:
+    """Replaces every registered secret in a text with ``***``."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        self.add(*secrets)
+
+    def add(self, *secrets: str) -> None:
+        """Remember more secrets (short ones are ignored: masking them would garble text)."""
+        self._secrets.update(s for s in secrets if s and len(s) >= 4)
+
+    def __call__(self, text: str, extra: Iterable[str] = ()) -> str:
+        for secret in sorted(
+            {*self._secrets, *(s for s in extra if s and len(s) >= 4)}, key=len, reverse=True
+        ):
+            text = text.replace(secret, MASK)
+        return text

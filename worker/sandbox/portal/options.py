@@ -1,0 +1,103 @@
+"""What a sandbox portal is told at start, what tests can change while it runs, and what
+it counts.  Times are configurable so tests run in milliseconds, not minutes."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ENTERPRISE_BUCKET = (250, 5.0)
+STANDARD_BUCKET = (50, 2.0)
+
+
+def _code() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(slots=True)
+class PortalOptions:
+    """One sandbox portal: its name, credentials, limits and timings."""
+
+    domain: str = "sandbox.bitrix24.test"
+    webhook_user_id: int = 1
+    webhook_code: str = field(default_factory=_code)
+    oauth_client_id: str = "local.sandbox.app"
+    oauth_client_secret: str = field(default_factory=_code)
+    access_token_ttl: float = 3600.0
+    cloud_pbx_limit: int = 5
+    bucket_capacity: int = STANDARD_BUCKET[0]
+    drain_per_second: float = STANDARD_BUCKET[1]
+    operating_limit: float = 480.0
+    operating_window: float = 600.0
+    method_cost: float = 0.0
+    telephony_rights: bool = True
+    connector_paid: bool = True
+    connector_free_minutes: int = 0
+    page_size: int = 50
+    seed: int | None = None
+
+    @classmethod
+    def enterprise(cls, **changes: Any) -> PortalOptions:
+        """An enterprise plan's bucket: 250 requests draining 5 per second."""
+        capacity, drain = ENTERPRISE_BUCKET
+        return cls(**{"bucket_capacity": capacity, "drain_per_second": drain, **changes})
+
+
+FAULT_KINDS = ("error_500", "html", "drop", "query_limit")
+
+
+@dataclass(slots=True)
+class Faults:
+    """Injected misbehaviour: added latency (s) and the share (0..1) of each fault."""
+
+    latency: float = 0.0
+    error_500: float = 0.0
+    html: float = 0.0
+    drop: float = 0.0
+    query_limit: float = 0.0
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a partial update (from tests or ``POST /_sandbox/faults``)."""
+        known = {f.name for f in fields(self)}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
+            number = float(value)
+            if number < 0 or (name != "latency" and number > 1):
+                raise ValueError(f"fault {name!r} out of range: {number}")
+            setattr(self, name, number)
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the portal saw: a test or a benchmark reads these."""
+
+    requests: int = 0
+    by_method: Counter[str] = field(default_factory=Counter)
+    batch_commands: int = 0
+    query_limit_rejections: int = 0
+    operating_rejections: int = 0
+    injected: Counter[str] = field(default_factory=Counter)
+    token_refreshes: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "by_method": dict(self.by_method),
+            "batch_commands": self.batch_commands,
+            "query_limit_rejections": self.query_limit_rejections,
+            "operating_rejections": self.operating_rejections,
+            "injected": dict(self.injected),
+            "token_refreshes": self.token_refreshes,
+        }
+
+    def reset(self) -> None:
+        self.requests = self.batch_commands = self.token_refreshes = 0
+        self.query_limit_rejections = self.operating_rejections = 0
+        self.by_method.clear()
+        self.injected.clear()
