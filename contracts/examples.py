@@ -53,7 +53,7 @@ FAKE_PASSWORD_MARK = "EXAMPLE"  # noqa: S105 - the mark of a fake, not a credent
 
 PORTAL = "example.bitrix24.ru"
 PUBLISHER = "urn:service:crm-provisioning"
-WORKER = "urn:service:sipline"
+WORKER = "urn:sipline:worker"
 
 _CREATE_ID = "01JD3M8X4V7Q2K9T5R6W1Y0ZAB"
 _UPDATE_ID = "01JD3MB2C5E8G1J4M7P0R3T6VX"
@@ -66,8 +66,8 @@ def _at(minute: int, second: int = 0) -> datetime:
     return datetime(2026, 11, 23, 10, minute, second, tzinfo=UTC)
 
 
-def _event_ids(command_id: str, suffix: str) -> dict[str, str]:
-    return {"id": f"{command_id}.{suffix}", "correlationid": command_id, "causationid": command_id}
+def _event_ids(event_id: str, command_id: str) -> dict[str, str]:
+    return {"id": event_id, "correlationid": command_id, "causationid": command_id}
 
 
 COMMANDS: dict[str, Command] = {
@@ -132,7 +132,7 @@ COMMANDS: dict[str, Command] = {
 
 EVENTS: dict[str, Event] = {
     "line.created": LineCreated(
-        **_event_ids(_CREATE_ID, "created"),
+        **_event_ids("5b0e7a52-7f0c-5c43-9d1e-2a6f8c3b9e10", _CREATE_ID),
         type="line.created",
         source=WORKER,
         time=_at(15, 2),
@@ -150,7 +150,7 @@ EVENTS: dict[str, Event] = {
         ),
     ),
     "line.updated": LineUpdated(
-        **_event_ids(_UPDATE_ID, "updated"),
+        **_event_ids("0c9d3f6e-1b2a-5e84-8f7d-6a5b4c3d2e1f", _UPDATE_ID),
         type="line.updated",
         source=WORKER,
         time=_at(20, 1),
@@ -162,7 +162,7 @@ EVENTS: dict[str, Event] = {
         ),
     ),
     "line.deleted": LineDeleted(
-        **_event_ids(_DELETE_ID, "deleted"),
+        **_event_ids("9a8b7c6d-5e4f-5a3b-8c2d-1e0f9a8b7c6d", _DELETE_ID),
         type="line.deleted",
         source=WORKER,
         time=_at(30, 1),
@@ -172,7 +172,7 @@ EVENTS: dict[str, Event] = {
         data=LineDeletedData(config_id=42, already_absent=False, registration_removed=True),
     ),
     "line.reconciled": LineReconciled(
-        id=f"{_RECONCILE_ID}.reconciled",
+        id="2c4e6a8b-0d1f-5a3c-9e5b-7d9f1a3c5e7b",
         correlationid="incident-2026-1123-07",
         causationid=_RECONCILE_ID,
         type="line.reconciled",
@@ -206,7 +206,7 @@ EVENTS: dict[str, Event] = {
         ),
     ),
     "portal.swept": PortalSwept(
-        **_event_ids(_SWEEP_ID, "swept"),
+        **_event_ids("3e2d1c0b-9a8f-5e7d-9c6b-5a4f3e2d1c0b", _SWEEP_ID),
         type="portal.swept",
         source=WORKER,
         time=_at(0, 9),
@@ -220,7 +220,7 @@ EVENTS: dict[str, Event] = {
         ),
     ),
     "command.failed": CommandFailed(
-        **_event_ids(_CREATE_ID, "failed"),
+        **_event_ids("7f6e5d4c-3b2a-5190-8f7e-6d5c4b3a2910", _CREATE_ID),
         type="command.failed",
         source=WORKER,
         time=_at(27, 41),
@@ -235,7 +235,7 @@ EVENTS: dict[str, Event] = {
         ),
     ),
     "command.rejected": CommandRejected(
-        id="01JD3MK0C3E6G9J2L5N8Q1S4UW.rejected",
+        id="8d7c6b5a-4f3e-5d2c-8b1a-0f9e8d7c6b5a",
         correlationid="01JD3MK0C3E6G9J2L5N8Q1S4UW",
         causationid="01JD3MK0C3E6G9J2L5N8Q1S4UW",
         type="command.rejected",
@@ -251,7 +251,7 @@ EVENTS: dict[str, Event] = {
         ),
     ),
     "command.replayed": CommandReplayed(
-        id=f"{_UPDATE_ID}.replayed.1",
+        id="1a2b3c4d-5e6f-5a7b-8c9d-0e1f2a3b4c5d",
         correlationid=_UPDATE_ID,
         causationid=_UPDATE_ID,
         type="command.replayed",
