@@ -19,13 +19,16 @@ SPEC_VERSION = "1.0"
 
 DataT = TypeVar("DataT", bound=BaseModel)
 
+_LABEL = r"[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?"
+PORTAL_PATTERN = rf"^{_LABEL}(\.{_LABEL})+(:\d{{1,5}})?$"
+
 Portal = Annotated[
     str,
     StringConstraints(
         min_length=3,
         max_length=253,
         to_lower=True,
-        pattern=r"^(?i:[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:\d{1,5})?$",
+        pattern=PORTAL_PATTERN,
     ),
     Field(
         description="Domain of the Bitrix24 portal the message concerns (CloudEvents extension).",
@@ -67,8 +70,10 @@ class Envelope(BaseModel, Generic[DataT]):
         MessageId,
         Field(
             description=(
-                "Unique id of this message. For a command it is also the idempotency key: "
-                "re-sending a command with the same id never applies it twice."
+                "Unique id of this message. For a command it is also its idempotency key: "
+                "events it causes carry it as causationid and have ids derived from it, so a "
+                "redelivered or re-sent command yields the same event ids; handlers are "
+                "idempotent, so applying it again changes nothing."
             ),
             examples=["01J9Z8Q4C7T1K2M3N4P5Q6R7S8"],
         ),

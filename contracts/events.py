@@ -137,6 +137,13 @@ class PortalSweptData(Data):
     """Every line of the portal was reconciled."""
 
     lines_checked: NonNegativeInt = Field(description="Lines cross-checked in the sweep.")
+    lines_pending: NonNegativeInt = Field(
+        default=0,
+        description=(
+            "Lines still registering: each gets its own line.reconciled once it settles "
+            "(or pending_timeout); they are not counted in verdicts."
+        ),
+    )
     verdicts: dict[Verdict, NonNegativeInt] = Field(description="Count of lines per verdict.")
     upstream_calls: dict[str, NonNegativeInt] = Field(
         description="HTTP requests made per upstream (bitrix24, voximplant)."

@@ -130,8 +130,13 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Bitrix24 portals by domain (JSON).",
     )
-    bitrix24_connect_timeout: PositiveFloat = Field(default=5.0)
-    bitrix24_total_timeout: PositiveFloat = Field(default=65.0)
+    bitrix24_connect_timeout: PositiveFloat = Field(
+        default=5.0, description="Seconds to open a connection to a Bitrix24 portal."
+    )
+    bitrix24_total_timeout: PositiveFloat = Field(
+        default=65.0,
+        description="Seconds one Bitrix24 request may take in all (a portal allows 60).",
+    )
     bitrix24_token_store: Path = Field(
         default=Path("var/oauth-tokens.json"),
         description="Where refreshed OAuth tokens are persisted across restarts.",
@@ -149,8 +154,12 @@ class Settings(BaseSettings):
         default=AnyHttpUrl("https://api.voximplant.com/platform_api/"),
         description="Base URL of the Voximplant Management API.",
     )
-    voximplant_connect_timeout: PositiveFloat = Field(default=5.0)
-    voximplant_total_timeout: PositiveFloat = Field(default=30.0)
+    voximplant_connect_timeout: PositiveFloat = Field(
+        default=5.0, description="Seconds to open a connection to the Voximplant API."
+    )
+    voximplant_total_timeout: PositiveFloat = Field(
+        default=30.0, description="Seconds one Voximplant request may take in all."
+    )
     voximplant_token_lifetime: int = Field(
         default=3600, ge=60, le=3600, description="Lifetime of a signed JWT in seconds."
     )
@@ -170,9 +179,17 @@ class Settings(BaseSettings):
 
     # --- observability ------------------------------------------------------------
     metrics_port: int | None = Field(default=9464, description="Prometheus port; unset to disable.")
-    metrics_host: str = Field(default="127.0.0.1")
-    log_level: str = Field(default="INFO")
-    log_format: Literal["auto", "json", "console"] = Field(default="auto")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics and health endpoints listen on (0.0.0.0 in a container).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level of log line written."
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="json: a JSON object per line; console: readable; auto: json off a terminal.",
+    )
 
     @field_validator("portals", mode="before")
     @classmethod

@@ -26,8 +26,8 @@ SOURCE = "urn:sipline:worker"
 _NAMESPACE = uuid.UUID("6f1c1b1e-5d2a-4c3b-9a8e-7b6d5c4e3f21")
 
 
-def event_id(causation: str, event_type: str, index: int) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{causation}/{event_type}/{index}"))
+def event_id(causation: str, event_type: str, subject: str | None, index: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{causation}/{event_type}/{subject or ''}/{index}"))
 
 
 def make_event(
@@ -42,7 +42,9 @@ def make_event(
     event_type, model = event_for(data)
     return model.model_validate(
         {
-            "id": event_id(causation, event_type, index) if causation else str(uuid.uuid4()),
+            "id": (
+                event_id(causation, event_type, subject, index) if causation else str(uuid.uuid4())
+            ),
             "type": event_type,
             "source": SOURCE,
             "time": datetime.now(UTC),

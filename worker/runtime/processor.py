@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts import Command, Event
+from contracts.envelope import PORTAL_PATTERN
 from worker.adapters.amqp.publisher import Publisher, copy_message, envelope_message
 from worker.adapters.amqp.topology import TopologySpec, tier_name
 from worker.errors import BadInput, SiplineError
@@ -30,9 +31,7 @@ from worker.runtime.policy import Action, Decision, RetryPolicy
 
 log = logging.getLogger(__name__)
 
-_PORTAL = re.compile(
-    r"^(?i:[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+)(:\d{1,5})?$"
-)
+_PORTAL = re.compile(PORTAL_PATTERN)
 
 
 class MessageObserver(Protocol):
