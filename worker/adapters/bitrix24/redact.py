@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
 
 from yarl import URL
 
@@ -37,9 +38,12 @@ class Redactor:
 
     def add(self, *secrets: str) -> None:
         """Remember more secrets (short ones are ignored: masking them would garble text)."""
-        self._secrets.update(s for s in secrets if s and len(s) >= 4)
+        for secret in secrets:
+            if secret and len(secret) >= 4:  # as sent, and as a query string would quote it
+                self._secrets.update({secret, quote_plus(secret), quote(secret, safe="")})
 
     def __call__(self, text: str, extra: Iterable[str] = ()) -> str:
+        extra = [form for s in extra for form in (s, quote_plus(s), quote(s, safe=""))]
         for secret in sorted(
             {*self._secrets, *(s for s in extra if s and len(s) >= 4)}, key=len, reverse=True
         ):
