@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.voximplant.conftest import make_lines
 from worker.adapters.voximplant import TokenCache, VoximplantClient, load_credentials
+from worker.errors import UpstreamUnavailable
 from worker.sandbox.registrations import RegistrationStore
-from worker.sandbox.voximplant import SandboxAccount, dotenv_lines
+from worker.sandbox.voximplant import SandboxAccount, admin, dotenv_lines
 from worker.settings import Settings
 
 
@@ -199,3 +200,29 @@ async def test_dotenv_lines_configure_the_settings(account: SandboxAccount, tmp_
 def test_dotenv_quotes_awkward_paths() -> None:
     lines = dotenv_lines(Path("/tmp/with space/credentials.json"), "http://127.0.0.1:1/x/")
     assert lines[0] == 'VOXIMPLANT_CREDENTIALS="/tmp/with space/credentials.json"'
+
+
+async def test_admin_helpers_drive_a_running_account(
+    session: aiohttp.ClientSession,
+    account: SandboxAccount,
+    client: VoximplantClient,
+    store: RegistrationStore,
+) -> None:
+    (reg_id,) = make_lines(store, 1)
+    await admin.diverge(session, account.admin_url, reg_id, deactivated=True, proxy="p.example")
+    got = await client.get_sip_registration(reg_id)
+    assert got is not None
+    assert (got.deactivated, got.proxy) == (True, "p.example")
+    await admin.converge(session, account.admin_url, reg_id)
+    got = await client.get_sip_registration(reg_id)
+    assert got is not None
+    assert (got.deactivated, got.proxy) == (False, "sip.sandbox.test")
+    await admin.inject_fault(session, account.admin_url, kind="status", status=503)
+    with pytest.raises(UpstreamUnavailable):
+        await client.get_sip_registration(reg_id)
+    await admin.inject_fault(session, account.admin_url, kind="html", times=None)
+    await admin.clear_faults(session, account.admin_url)
+    assert await client.get_sip_registration(reg_id) is not None
+    assert (await admin.stats(session, account.admin_url))["faults_served"] == 1
+    with pytest.raises(admin.AdminError, match="HTTP 404"):
+        await admin.diverge(session, account.admin_url, 1, deleted=True)
