@@ -210,6 +210,11 @@ class Event(Envelope[Any]):
         description="Domain of the Bitrix24 portal the event concerns; absent when unknown.",
     )
 
+    def wire_json(self) -> bytes:
+        """Serialize for the wire with every attribute present (null when unknown), so an
+        audit consumer sees the complete shape of every event."""
+        return self.model_dump_json(by_alias=True).encode()
+
 
 class LineCreated(Event):
     """``line.created``: answer to ``line.create``."""

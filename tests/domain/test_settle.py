@@ -79,7 +79,8 @@ def test_headers_round_trip() -> None:
 
     headers = state.to_headers()
 
-    assert headers == {STARTED_HEADER: NOW - 12.25, ATTEMPT_HEADER: 3}
+    assert headers == {STARTED_HEADER: repr(NOW - 12.25), ATTEMPT_HEADER: 3}
+    assert all(not isinstance(v, float) for v in headers.values()), "AMQP may narrow floats"
     assert SettleState.from_headers(headers, now=NOW) == state
 
 

@@ -75,9 +75,13 @@ class SettleState:
         """Seconds since the first check (never negative, whatever the clocks did)."""
         return max(now - self.started_at, 0.0)
 
-    def to_headers(self) -> dict[str, float | int]:
-        """The AMQP headers that carry this state on the re-queued message."""
-        return {STARTED_HEADER: self.started_at, ATTEMPT_HEADER: self.attempt}
+    def to_headers(self) -> dict[str, str | int]:
+        """The AMQP headers that carry this state on the re-queued message.
+
+        The start time travels as text: an AMQP client may encode a float header as a
+        32-bit float, which rounds an epoch time by a minute or more.
+        """
+        return {STARTED_HEADER: repr(self.started_at), ATTEMPT_HEADER: self.attempt}
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, object] | None, *, now: float) -> SettleState:

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.amqp_helpers import Broker, broker, command, unique_prefix, wait_for
+from tests.runtime.conftest import runtime_settings
+from worker.bootstrap import Application, application
+from worker.runtime.wiring import topology_spec
+from worker.sandbox.portal import PortalOptions
+from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
+from worker.sandbox.stack import Sandbox
+
+PORTAL = "sandbox.bitrix24.test"
+
+
+@dataclass
+class Stack:
+    sandbox: Sandbox
+    app: Application
+    broker: Broker
+
+    async def send(self, type_: str, data: dict[str, Any], **kw: Any) -> str:
+        cmd = command(type_, data, portal=kw.pop("portal", PORTAL), **kw)
+        await self.broker.publish(cmd)
+        return str(cmd["id"])
+
+    def events_for(self, command_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.broker.events.bodies() if e.get("causationid") == command_id]
+
+    async def outcome(
+        self, command_id: str, event_type: str, *, count: int = 1, limit: float = 20.0
+    ) -> list[dict[str, Any]]:
+        def found() -> list[dict[str, Any]]:
+            return [e for e in self.events_for(command_id) if e["type"] == event_type]
+
+        await wait_for(lambda: len(found()) >= count, limit=limit, what=f"{event_type}")
+        return found()
+
+    async def create(
+        self, title: str, *, password: str = DEFAULT_PASSWORD, **data: Any
+    ) -> dict[str, Any]:
+        body = {
+            "title": title,
+            "server": DEFAULT_SERVER,
+            "login": f"user-{title}",
+            "password": password,
+        }
+        body.update(data)
+        cid = await self.send("line.create", body)
+        created = (await self.outcome(cid, "line.created"))[0]["data"]
+        return {"command_id": cid, **created}
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    sandbox = Sandbox(
+        directory=tmp_path / "sandbox",
+        portals=[
+            PortalOptions(
+                domain=PORTAL, cloud_pbx_limit=50, bucket_capacity=500, drain_per_second=100.0
+            )
+        ],
+        wait_seconds=0.2,
+        progress_seconds=0.3,
+    )
+    async with sandbox:
+        settings = runtime_settings(
+            unique_prefix("e2e"),
+            settle_intervals=[0.2, 0.5],
+            settle_deadline=5.0,
+            **sandbox.settings(),
+        )
+        async with broker(settings.topology_prefix, topology_spec(settings)) as b:
+            async with application(settings) as app:
+                task = asyncio.create_task(app.worker.run())
+                await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
+                try:
+                    yield Stack(sandbox=sandbox, app=app, broker=b)
+                finally:
+                    app.worker.stop()
+                    await asyncio.wait_for(task, timeout=30)

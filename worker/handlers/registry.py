@@ -1,0 +1,36 @@
+"""The handler for each command type, built from the ports and the settings."""
+
+from __future__ import annotations
+
+import time
+
+from worker.domain.settle import SettlePlan
+from worker.handlers.checking import Clock, LineChecker
+from worker.handlers.lines import CreateLine, DeleteLine, ReconcileLine, UpdateLine
+from worker.handlers.ports import Portals, Registrations
+from worker.handlers.sweep import SweepPortal
+from worker.runtime.handler import CommandHandler
+from worker.settings import Settings
+
+
+def build_handlers(
+    *,
+    portals: Portals,
+    registrations: Registrations,
+    settings: Settings,
+    clock: Clock = time.time,
+) -> dict[str, CommandHandler]:
+    plan = SettlePlan(intervals=tuple(settings.settle_intervals), deadline=settings.settle_deadline)
+    checker = LineChecker(registrations=registrations, plan=plan, clock=clock)
+    return {
+        "line.create": CreateLine(portals=portals, checker=checker),
+        "line.update": UpdateLine(portals=portals, checker=checker),
+        "line.delete": DeleteLine(portals=portals, registrations=registrations),
+        "line.reconcile": ReconcileLine(portals=portals, checker=checker),
+        "portal.sweep": SweepPortal(
+            portals=portals,
+            registrations=registrations,
+            checker=checker,
+            report_only_divergent=settings.sweep_report_only_divergent,
+        ),
+    }

@@ -1,0 +1,114 @@
+"""Log output: JSON lines off a terminal, readable lines on one; secrets scrubbed last.
+
+Libraries log through ``logging.getLogger(__name__)`` with structured ``extra`` fields
+(command_id, command_type, portal, line, verdict, outcome …); only the entry point calls
+:func:`configure`. Every formatted line passes through :class:`Scrubber`, which removes the
+known secret values (webhook codes, tokens, client secrets) and anything shaped like a
+credential (webhook paths, ``auth=`` parameters, bearer tokens, PEM keys), as a last line of
+defence behind code that never logs secrets in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+_PATTERNS = [
+    (re.compile(r"(/rest/\d+/)[^/\s\"']+"), r"\1***"),
+    (
+        re.compile(
+            r"((?:auth|access_token|refresh_token|client_secret|password)=)[^&\s\"']+", re.I
+        ),
+        r"\1***",
+    ),
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1***"),
+    (
+        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+        "***",
+    ),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), "***"),
+]
+
+
+class Scrubber:
+    """Removes secret values and credential-shaped substrings from text."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in vars(record).items()
+        if key not in _STANDARD and not key.startswith("_") and value is not None
+    }
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, scrub: Scrubber) -> None:
+        super().__init__()
+        self._scrub = scrub
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_extras(record),
+        }
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return self._scrub(json.dumps(payload, default=str, ensure_ascii=False))
+
+
+class ConsoleFormatter(logging.Formatter):
+    def __init__(self, scrub: Scrubber) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        self._scrub = scrub
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = _extras(record)
+        if extras:
+            line += "  " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return self._scrub(line)
+
+
+def configure(
+    *, level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None
+) -> Scrubber:
+    """Configure the root logger once, at the entry point; returns the scrubber it uses."""
+    stream = stream or sys.stderr
+    scrub = Scrubber(secrets)
+    use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(scrub) if use_json else ConsoleFormatter(scrub))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    logging.getLogger("aiormq").setLevel(max(root.level, logging.WARNING))
+    logging.getLogger("aio_pika").setLevel(max(root.level, logging.WARNING))
+    return scrub
