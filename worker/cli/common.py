@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -35,3 +35,29 @@ def load_settings(env_file: Path | None = None, **overrides: Any) -> Settings:
             for err in exc.errors(include_input=False, include_url=False)
         ]
         raise ConfigurationError("invalid settings:\n" + "\n".join(lines)) from None
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret the settings hold, for the log scrubber."""
+    values: list[str] = []
+    url = settings.amqp_url.get_secret_value()
+    if "@" in url and ":" in url.split("@", 1)[0]:
+        values.append(url.split("@", 1)[0].rsplit(":", 1)[1])
+    for portal in settings.portals.values():
+        if portal.webhook_url is not None:
+            hook = portal.webhook_url.get_secret_value().rstrip("/")
+            values.extend([hook, hook.rsplit("/", 1)[-1]])
+        if portal.oauth is not None:
+            for secret in (
+                portal.oauth.client_secret,
+                portal.oauth.access_token,
+                portal.oauth.refresh_token,
+            ):
+                values.append(secret.get_secret_value())
+    return [v for v in values if v]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a start-up error and exit; no traceback for an operator to decode."""
+    click.secho(f"sipline: {message}", fg="red", err=True)
+    raise SystemExit(code)

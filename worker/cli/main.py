@@ -1,17 +1,54 @@
-"""The ``sipline`` command: the only place that parses settings and configures output."""
+"""The ``sipline`` command: the only place that parses settings and configures output.
+
+Subcommands are imported when invoked (click's lazy-group pattern), so ``sipline send`` does
+not pay for the sandbox's imports and ``sipline --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import Any
 
 import click
 
 from worker import __version__
 from worker.cli.common import env_file_option
-from worker.cli.schema import schema
+
+# name → (module, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("worker.cli.run", "run", "Run the worker."),
+    "demo": ("worker.cli.demo", "demo", "A guided tour against the built-in sandbox."),
+    "send": ("worker.cli.send", "send", "Publish one command."),
+    "sandbox": ("worker.cli.sandbox", "sandbox", "Serve the sandbox portal and account."),
+    "sandbox-ctl": ("worker.cli.sandbox", "sandbox_ctl", "Steer a running sandbox."),
+    "dlq": ("worker.cli.dlq", "dlq", "Inspect, replay and purge dead letters."),
+    "events": ("worker.cli.events", "events", "Read the audit trail of events."),
+    "schema": ("worker.cli.schema", "schema", "Write or check the generated contract files."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module_name, attribute, _ = COMMANDS[cmd_name]
+            command: Any = getattr(importlib.import_module(module_name), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{module_name}.{attribute} is not a click command")
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipline")
 def main() -> None:
     """sipline: apply Bitrix24 line changes and cross-check them with Voximplant."""
@@ -25,6 +62,3 @@ def config(env_file: Path | None) -> None:
 
     settings = load_settings(env_file)
     click.echo(settings.model_dump_json(indent=2))
-
-
-main.add_command(schema)

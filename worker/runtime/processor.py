@@ -35,13 +35,26 @@ _PORTAL = re.compile(PORTAL_PATTERN)
 
 
 class MessageObserver(Protocol):
-    """Receives one call per finished delivery (metrics plug in here)."""
+    """Told what happens to deliveries (metrics plug in here)."""
 
-    def outcome(self, command_type: str, outcome: str, seconds: float) -> None: ...
+    def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
+        """A delivery finished: ok, rejected, retried, dead_lettered, failed or requeued."""
+
+    def published(self, event_type: str, verdict: str | None) -> None:
+        """An event was confirmed by the broker."""
+
+    def dead_lettered(self, reason: str) -> None:
+        """A command was dead-lettered and the dead letter confirmed."""
 
 
 class _NoObserver:
     def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def published(self, event_type: str, verdict: str | None) -> None:
+        return None
+
+    def dead_lettered(self, reason: str) -> None:
         return None
 
 
@@ -133,9 +146,14 @@ class Processor:
         )
         return await handler(command, context)
 
+    async def _emit(self, event: Event) -> None:
+        await self._publisher.event(event)
+        verdict = getattr(event.data, "verdict", None)
+        self._observer.published(event.MESSAGE_TYPE, None if verdict is None else str(verdict))
+
     async def _publish_outcome(self, command: Command, result: Outcome) -> None:
         for index, draft in enumerate(result.events):
-            await self._publisher.event(
+            await self._emit(
                 events.for_command(command, draft.data, subject=draft.subject, index=index)
             )
         for follow in result.follow_ups:
@@ -174,18 +192,14 @@ class Processor:
             return "retried"
         if decision.action is Action.EXHAUSTED:
             await self._dead_letter(message, error, hdrs, attempt, "retries_exhausted")
-            await self._publisher.event(
-                events.failed(command, error, attempts=attempt, retryable=True)
-            )
+            await self._emit(events.failed(command, error, attempts=attempt, retryable=True))
             await message.ack()
             log.error(
                 "command dead-lettered: retries exhausted",
                 extra=_log_fields(command, outcome="dead_lettered", attempt=attempt, error=error),
             )
             return "dead_lettered"
-        await self._publisher.event(
-            events.failed(command, error, attempts=attempt, retryable=False)
-        )
+        await self._emit(events.failed(command, error, attempts=attempt, retryable=False))
         await message.ack()
         log.error(
             "command failed permanently",
@@ -205,7 +219,7 @@ class Processor:
         await self._dead_letter(message, error, hdrs, attempt, error.reason)
         portal = command.portal if command else _safe_portal(message)
         message_id = command.id if command else _safe_id(message.message_id)
-        await self._publisher.event(
+        await self._emit(
             events.rejected(
                 error,
                 message_id=message_id,
@@ -241,6 +255,7 @@ class Processor:
         await self._publisher.dead_letter(
             copy_message(message, headers=new_headers), routing_key=message.routing_key or "unknown"
         )
+        self._observer.dead_lettered(reason)
 
     def _failure_headers(
         self,
@@ -305,6 +320,3 @@ def _log_fields(
         fields["error_code"] = error.code
         fields["error"] = error.message
     return fields
-
-
-__all__ = ["Event", "MessageObserver", "Processor", "ProcessorConfig"]

@@ -40,9 +40,9 @@ OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
 Text = Annotated[str, BeforeValidator(_to_text)]
 Secret = Annotated[SecretStr | None, BeforeValidator(_to_secret)]
 LineType = Annotated[Literal["cloud", "office"], BeforeValidator(_lower)]
-StatusResult = Annotated[
-    Literal["success", "error", "in_progress", "wait"], BeforeValidator(_lower)
-]
+# Documented: success, error, in_progress, wait. Any other value is kept as sent, so that the
+# cross-check can report it instead of the whole status failing to parse.
+StatusResult = Annotated[str, BeforeValidator(_lower)]
 
 _CONFIG = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 

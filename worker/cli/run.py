@@ -1,0 +1,58 @@
+"""``sipline run``: the worker, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+from worker.cli.common import env_file_option, fail, load_settings, secret_values
+from worker.errors import ConfigurationError
+from worker.observability import logs
+from worker.runtime.service import SupervisionError
+from worker.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    """Run the worker with its metrics endpoint until a signal stops it."""
+    from worker.bootstrap import application
+    from worker.observability.metrics import Metrics, serve_metrics
+    from worker.observability.upstream import UpstreamObserver
+    from worker.runtime.signals import run_until_signalled
+
+    metrics = Metrics()
+    async with application(
+        settings,
+        upstream_observer=UpstreamObserver(metrics=metrics),
+        message_observer=metrics,
+    ) as app:
+        metrics.watch(app.worker)
+        async with serve_metrics(metrics, app.worker, settings):
+            await run_until_signalled(app.worker)
+
+
+@click.command()
+@env_file_option
+def run(env_file: Path | None) -> None:
+    """Run the worker: consume commands, apply them, cross-check, publish events."""
+    try:
+        settings = load_settings(env_file)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    logs.configure(
+        level=settings.log_level, fmt=settings.log_format, secrets=secret_values(settings)
+    )
+    try:
+        asyncio.run(serve(settings))
+    except ConfigurationError as exc:
+        fail(str(exc))
+    except SupervisionError as exc:
+        log.critical("giving up: %s", exc)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        log.critical("cannot reach the broker or bind a port: %s", exc.strerror or exc)
+        raise SystemExit(1) from None

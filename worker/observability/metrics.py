@@ -1,0 +1,155 @@
+"""Prometheus metrics, and the ``/metrics``, ``/healthz`` and ``/readyz`` endpoints.
+
+One :class:`Metrics` per process with its own registry (no global state, so tests can make
+as many as they like). It is the runtime's message observer and the upstream clients'
+metrics sink; :func:`serve_metrics` exposes it over HTTP next to the health checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from worker.settings import Settings
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class WorkerState(Protocol):
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def consuming(self) -> bool: ...
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.commands = Counter(
+            "sipline_commands",
+            "Commands finished, by type and outcome.",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.handler_seconds = Histogram(
+            "sipline_command_duration_seconds",
+            "Time from delivery to acknowledgement, by command type.",
+            ["type"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.events = Counter(
+            "sipline_events_published", "Events published, by type.", ["type"], registry=r
+        )
+        self.verdicts = Counter(
+            "sipline_verdicts", "Reconciliation verdicts published.", ["verdict"], registry=r
+        )
+        self.retries = Counter(
+            "sipline_retries",
+            "Commands sent to a delay tier for another attempt.",
+            ["type"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "sipline_dead_letters", "Commands dead-lettered, by reason.", ["reason"], registry=r
+        )
+        self.upstream = Counter(
+            "sipline_upstream_requests",
+            "HTTP requests to Bitrix24 and Voximplant, by method and status or error code.",
+            ["upstream", "method", "status"],
+            registry=r,
+        )
+        self.upstream_seconds = Histogram(
+            "sipline_upstream_request_duration_seconds",
+            "Upstream request latency.",
+            ["upstream", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.limiter_waits = Histogram(
+            "sipline_rate_limiter_wait_seconds",
+            "Time calls waited for a portal's client-side leaky bucket.",
+            ["upstream"],
+            buckets=(0.0, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+        self.in_flight = Gauge("sipline_in_flight", "Deliveries being processed now.", registry=r)
+        self.consuming = Gauge(
+            "sipline_consuming", "1 while connected to the broker and consuming.", registry=r
+        )
+
+    def watch(self, worker: WorkerState) -> None:
+        """Read the in-flight count and the consuming state from the worker at scrape time."""
+        self.in_flight.set_function(lambda: float(worker.in_flight))
+        self.consuming.set_function(lambda: 1.0 if worker.consuming else 0.0)
+
+    # --- the runtime's MessageObserver -------------------------------------------------
+    def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
+        self.commands.labels(command_type[:64], outcome).inc()
+        self.handler_seconds.labels(command_type[:64]).observe(seconds)
+        if outcome == "retried":
+            self.retries.labels(command_type[:64]).inc()
+
+    def published(self, event_type: str, verdict: str | None) -> None:
+        self.events.labels(event_type).inc()
+        if verdict is not None:
+            self.verdicts.labels(verdict).inc()
+
+    def dead_lettered(self, reason: str) -> None:
+        self.dead_letters.labels(reason).inc()
+
+    # --- the upstream clients' UpstreamMetrics -------------------------------------------
+    def upstream_call(self, upstream: str, method: str, status: str, seconds: float) -> None:
+        self.upstream.labels(upstream, method, status).inc()
+        self.upstream_seconds.labels(upstream, method).observe(seconds)
+
+    def limiter_wait(self, upstream: str, seconds: float) -> None:
+        self.limiter_waits.labels(upstream).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def metrics_app(metrics: Metrics, worker: WorkerState) -> web.Application:
+    async def scrape(request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        if worker.consuming:
+            return web.json_response({"status": "ready", "in_flight": worker.in_flight})
+        return web.json_response({"status": "not consuming"}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", scrape)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+@asynccontextmanager
+async def serve_metrics(
+    metrics: Metrics, worker: WorkerState, settings: Settings
+) -> AsyncIterator[str | None]:
+    """Serve the endpoints while the block runs; yields the base URL (None when disabled)."""
+    if settings.metrics_port is None:
+        yield None
+        return
+    runner = web.AppRunner(metrics_app(metrics, worker), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
