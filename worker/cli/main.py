@@ -62,3 +62,7 @@ def config(env_file: Path | None) -> None:
 
     settings = load_settings(env_file)
     click.echo(settings.model_dump_json(indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""``sipline demo``: a scripted tour of the worker against the built-in sandbox."""
