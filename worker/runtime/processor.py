@@ -95,7 +95,7 @@ class Processor:
             # Publishing the outcome failed: the delivery must come back, not vanish.
             log.warning(
                 "outcome not confirmed; returning the command to the queue",
-                extra={"command_id": message.message_id, "command_type": command_type},
+                extra=_raw_log_fields(message, outcome="requeued"),
                 exc_info=True,
             )
             with contextlib.suppress(Exception):
@@ -231,17 +231,12 @@ class Processor:
             )
         )
         await message.ack()
-        log.warning(
-            "command rejected",
-            extra={
-                "command_id": message_id,
-                "command_type": message.routing_key,
-                "portal": portal,
-                "outcome": "rejected",
-                "reason": error.reason,
-                "error": error.message,
-            },
+        fields = (
+            _log_fields(command, outcome="rejected", attempt=attempt, error=error)
+            if command
+            else _raw_log_fields(message, outcome="rejected", attempt=attempt, error=error)
         )
+        log.warning("command rejected", extra={**fields, "reason": error.reason})
 
     async def _dead_letter(
         self,
@@ -296,6 +291,45 @@ def _safe_portal(message: AbstractIncomingMessage) -> str | None:
     return None
 
 
+def _peek(message: AbstractIncomingMessage) -> dict[str, Any]:
+    """The body of a delivery that never became a command, as a dict when it is one."""
+    try:
+        import json
+
+        decoded = json.loads(message.body)
+    except (ValueError, RecursionError):
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def _raw_log_fields(
+    message: AbstractIncomingMessage,
+    *,
+    outcome: str,
+    attempt: int | None = None,
+    error: SiplineError | None = None,
+) -> dict[str, Any]:
+    """The log fields of a delivery that never became a command: only what reads safely
+    (printable ids, a domain-shaped portal, an integer config id), never a data value."""
+    body = _peek(message)
+    body_id = body.get("id")
+    data = body.get("data")
+    line = data.get("config_id") if isinstance(data, dict) else None
+    fields: dict[str, Any] = {
+        "command_id": _safe_id(message.message_id)
+        or (_safe_id(body_id) if isinstance(body_id, str) else None),
+        "command_type": _safe_id(message.routing_key),
+        "portal": _safe_portal(message),
+        "line": line if isinstance(line, int) and not isinstance(line, bool) else None,
+        "outcome": outcome,
+        "attempt": attempt if attempt is not None else headers.attempt_of(message.headers or {}),
+    }
+    if error is not None:
+        fields["error_code"] = error.code
+        fields["error"] = error.message
+    return fields
+
+
 def _log_fields(
     command: Command,
     *,
@@ -304,6 +338,8 @@ def _log_fields(
     events: list[Any] | None = None,
     error: SiplineError | None = None,
 ) -> dict[str, Any]:
+    """The fields of an outcome line; ``line`` is the config id, from the command or, for a
+    create, from the event that names the new line (None while unknown)."""
     fields: dict[str, Any] = {
         "command_id": command.id,
         "command_type": command.MESSAGE_TYPE,
@@ -313,6 +349,8 @@ def _log_fields(
         "attempt": attempt,
     }
     for draft in events or []:
+        if fields["line"] is None:
+            fields["line"] = getattr(draft.data, "config_id", None)
         verdict = getattr(draft.data, "verdict", None)
         if verdict is not None:
             fields["verdict"] = str(verdict)
