@@ -2,10 +2,15 @@
 
 Libraries log through ``logging.getLogger(__name__)`` with structured ``extra`` fields
 (command_id, command_type, portal, line, verdict, outcome …); only the entry point calls
-:func:`configure`. Every formatted line passes through :class:`Scrubber`, which removes the
-known secret values (webhook codes, tokens, client secrets) and anything shaped like a
-credential (webhook paths, ``auth=`` parameters, bearer tokens, PEM keys), as a last line of
-defence behind code that never logs secrets in the first place.
+:func:`configure`. The identity fields (:data:`IDENTITY`) are written even when None (JSON
+``null``: "not known", e.g. the line of a create that failed), so a query for them never
+has to tell "absent" from "unknown"; other None extras are left out.
+
+Every formatted line passes through :class:`Scrubber`, which removes the known secret values
+(webhook codes, tokens, client secrets; also as JSON-escaped) and anything shaped like a
+credential (webhook paths, ``auth=`` parameters, ``"password": "…"`` pairs, bearer tokens,
+JWTs, PEM keys), as a last line of defence behind code that never logs secrets in the first
+place.
 """
 
 from __future__ import annotations
@@ -24,8 +29,21 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "taskName",
 }
 
+IDENTITY = frozenset({"command_id", "command_type", "portal", "line"})
+
+_CREDENTIAL_FIELDS = r"(?:password|passwd|client_secret|access_token|refresh_token|private_key)"
+
 _PATTERNS = [
     (re.compile(r"(/rest/\d+/)[^/\s\"']+"), r"\1***"),
+    # "password": "…" in JSON (also as escaped inside a JSON string) and 'password': '…'
+    (
+        re.compile(
+            r"""((?:\\?["'])""" + _CREDENTIAL_FIELDS + r"""(?:\\?["'])\s*[:=]\s*(?:\\?["']))"""
+            r"""(?:[^"'\\]|\\[^"'])*""",
+            re.I,
+        ),
+        r"\1***",
+    ),
     (
         re.compile(
             r"((?:auth|access_token|refresh_token|client_secret|password)=)[^&\s\"']+", re.I
@@ -45,7 +63,12 @@ class Scrubber:
     """Removes secret values and credential-shaped substrings from text."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        values = {s for s in secrets if len(s) >= 4}
+        # A secret with a quote, a backslash or a control character appears JSON-escaped
+        # in a JSON line (and doubly escaped in a JSON string inside one).
+        escaped = {json.dumps(s)[1:-1] for s in values}
+        escaped |= {json.dumps(e)[1:-1] for e in escaped}
+        self._secrets = sorted(values | escaped, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
@@ -56,11 +79,13 @@ class Scrubber:
         return text
 
 
-def _extras(record: logging.LogRecord) -> dict[str, Any]:
+def _extras(record: logging.LogRecord, *, keep_identity: bool = True) -> dict[str, Any]:
     return {
         key: value
         for key, value in vars(record).items()
-        if key not in _STANDARD and not key.startswith("_") and value is not None
+        if key not in _STANDARD
+        and not key.startswith("_")
+        and (value is not None or (keep_identity and key in IDENTITY))
     }
 
 
@@ -79,6 +104,8 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            payload["stack"] = self.formatStack(record.stack_info)
         return self._scrub(json.dumps(payload, default=str, ensure_ascii=False))
 
 
@@ -89,7 +116,7 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = _extras(record)
+        extras = _extras(record, keep_identity=False)
         if extras:
             line += "  " + " ".join(f"{k}={v}" for k, v in extras.items())
         return self._scrub(line)
@@ -98,8 +125,13 @@ class ConsoleFormatter(logging.Formatter):
 def configure(
     *, level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None
 ) -> Scrubber:
-    """Configure the root logger once, at the entry point; returns the scrubber it uses."""
-    stream = stream or sys.stderr
+    """Configure the root logger once, at the entry point; returns the scrubber it uses.
+
+    ``secrets`` are values to mask wherever they appear (``sipline run`` passes every secret
+    its settings hold); credential-shaped text is masked whatever the list holds.
+    """
+    if stream is None:
+        stream = sys.stderr
     scrub = Scrubber(secrets)
     use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
     handler = logging.StreamHandler(stream)

@@ -3,10 +3,17 @@
 One :class:`Metrics` per process with its own registry (no global state, so tests can make
 as many as they like). It is the runtime's message observer and the upstream clients'
 metrics sink; :func:`serve_metrics` exposes it over HTTP next to the health checks.
+
+Every label value comes from a bounded set: command types the contracts define (anything
+else a producer puts in a routing key counts as ``other``), outcomes, verdicts and dead-letter
+reasons the code names, upstream method names the adapters call, HTTP status codes and
+upstream error codes (shape-checked). Never a command id, a line's config id or a title.
+The ``portal`` label of the limiter histogram is bounded by ``SIPLINE_PORTALS``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
@@ -15,9 +22,23 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from contracts import COMMANDS
 from worker.settings import Settings
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+OTHER = "other"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,63}$")
+
+
+def _bounded(value: str | None) -> str:
+    """A label value from a source the code controls, shape-checked as a second guard."""
+    return value if value and _NAME.match(value) else OTHER
+
+
+def _command_type(value: str) -> str:
+    return value if value in COMMANDS else OTHER
 
 
 class WorkerState(Protocol):
@@ -62,8 +83,9 @@ class Metrics:
         )
         self.upstream = Counter(
             "sipline_upstream_requests",
-            "HTTP requests to Bitrix24 and Voximplant, by method and status or error code.",
-            ["upstream", "method", "status"],
+            "HTTP requests to Bitrix24 and Voximplant, by method, HTTP status (none: no "
+            "answer) and result code (OK or the error's code).",
+            ["upstream", "method", "status", "code"],
             registry=r,
         )
         self.upstream_seconds = Histogram(
@@ -75,9 +97,9 @@ class Metrics:
         )
         self.limiter_waits = Histogram(
             "sipline_rate_limiter_wait_seconds",
-            "Time calls waited for a portal's client-side leaky bucket.",
-            ["upstream"],
-            buckets=(0.0, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            "Time calls waited for a portal's client-side leaky bucket (waits only).",
+            ["upstream", "portal"],
+            buckets=WAIT_BUCKETS,
             registry=r,
         )
         self.in_flight = Gauge("sipline_in_flight", "Deliveries being processed now.", registry=r)
@@ -92,26 +114,31 @@ class Metrics:
 
     # --- the runtime's MessageObserver -------------------------------------------------
     def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
-        self.commands.labels(command_type[:64], outcome).inc()
-        self.handler_seconds.labels(command_type[:64]).observe(seconds)
+        kind = _command_type(command_type)
+        self.commands.labels(kind, _bounded(outcome)).inc()
+        self.handler_seconds.labels(kind).observe(seconds)
         if outcome == "retried":
-            self.retries.labels(command_type[:64]).inc()
+            self.retries.labels(kind).inc()
 
     def published(self, event_type: str, verdict: str | None) -> None:
-        self.events.labels(event_type).inc()
+        self.events.labels(_bounded(event_type)).inc()
         if verdict is not None:
-            self.verdicts.labels(verdict).inc()
+            self.verdicts.labels(_bounded(verdict)).inc()
 
     def dead_lettered(self, reason: str) -> None:
-        self.dead_letters.labels(reason).inc()
+        self.dead_letters.labels(_bounded(reason)).inc()
 
     # --- the upstream clients' UpstreamMetrics -------------------------------------------
-    def upstream_call(self, upstream: str, method: str, status: str, seconds: float) -> None:
-        self.upstream.labels(upstream, method, status).inc()
+    def upstream_call(
+        self, upstream: str, method: str, status: int | None, code: str, seconds: float
+    ) -> None:
+        method = _bounded(method)
+        status_label = str(status) if status is not None and 100 <= status <= 599 else "none"
+        self.upstream.labels(upstream, method, status_label, _bounded(code)).inc()
         self.upstream_seconds.labels(upstream, method).observe(seconds)
 
-    def limiter_wait(self, upstream: str, seconds: float) -> None:
-        self.limiter_waits.labels(upstream).observe(seconds)
+    def limiter_wait(self, upstream: str, portal: str, seconds: float) -> None:
+        self.limiter_waits.labels(upstream, _bounded(portal)).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -149,6 +176,7 @@ async def serve_metrics(
     site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
     await site.start()
     host, port = runner.addresses[0][:2]
+    host = f"[{host}]" if ":" in host else host
     try:
         yield f"http://{host}:{port}"
     finally:

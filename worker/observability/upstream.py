@@ -9,9 +9,11 @@ from worker.observability.meter import count_call
 
 
 class UpstreamMetrics(Protocol):
-    def upstream_call(self, upstream: str, method: str, status: str, seconds: float) -> None: ...
+    def upstream_call(
+        self, upstream: str, method: str, status: int | None, code: str, seconds: float
+    ) -> None: ...
 
-    def limiter_wait(self, upstream: str, seconds: float) -> None: ...
+    def limiter_wait(self, upstream: str, portal: str, seconds: float) -> None: ...
 
 
 class UpstreamObserver:
@@ -32,9 +34,8 @@ class UpstreamObserver:
         upstream = "bitrix24" if portal is not None else "voximplant"
         count_call(upstream)
         if self._metrics is not None:
-            label = code if code != "OK" else str(status or "none")
-            self._metrics.upstream_call(upstream, method, label, duration)
+            self._metrics.upstream_call(upstream, method, status, code, duration)
 
     def on_limiter_wait(self, *, portal: str, method: str, seconds: float) -> None:
         if self._metrics is not None:
-            self._metrics.limiter_wait("bitrix24", seconds)
+            self._metrics.limiter_wait("bitrix24", portal, seconds)
