@@ -1,0 +1,398 @@
+"""``sipline sandbox``: the sandbox portals and Voximplant account, served alone until a signal.
+
+It writes a dotenv file (mode 0600) that ``sipline run --env-file`` reads, and prints a
+summary in which the webhook codes are masked: the full URLs are only in that file.
+``sipline sandbox-ctl`` (:mod:`worker.cli.sandbox_ctl`) steers it from another shell.
+
+The sandbox's own modules are imported when the command runs, so ``sipline sandbox-ctl``
+does not pay for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import shlex
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import click
+
+from contracts.envelope import PORTAL_PATTERN
+from worker.cli.common import fail
+from worker.cli.sandbox_ctl import sandbox_ctl
+from worker.observability import logs
+
+if TYPE_CHECKING:
+    from worker.sandbox.registrations import AcceptRule
+    from worker.sandbox.stack import Sandbox
+
+__all__ = ["sandbox", "sandbox_ctl"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTAL = "sandbox.bitrix24.test"
+DEFAULT_STATE_DIR = Path(".sandbox")
+ENV_FILE_NAME = "sandbox.env"
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names to recognise, not to bind
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where the sandbox listens and what it writes."""
+
+    host: str
+    advertise_host: str | None
+    bitrix24_port: int
+    voximplant_port: int
+    state_dir: Path
+    env_file: Path
+
+
+# --- option parsing ------------------------------------------------------------------
+def _bucket(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*", value)
+    if match is None or int(match[1]) < 1 or float(match[2]) <= 0:
+        raise click.BadParameter("expected CAPACITY/RATE, e.g. 100/10")
+    return int(match[1]), float(match[2])
+
+
+def _domains(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> Any:
+    domains = [d.strip().lower() for d in value] or [DEFAULT_PORTAL]
+    for domain in domains:
+        if not re.fullmatch(PORTAL_PATTERN, domain):
+            raise click.BadParameter(f"{domain!r} is not a portal domain like a.bitrix24.test")
+    if len(set(domains)) != len(domains):
+        raise click.BadParameter("each portal domain may be given once")
+    return domains
+
+
+def parse_accept(value: str) -> tuple[str, str, str]:
+    """``SERVER[:PORT]:LOGIN:PASSWORD`` → (server, login, password); the password may hold ``:``."""
+    parts = value.split(":")
+    if len(parts) >= 4 and parts[1].isdigit():
+        parts = [f"{parts[0]}:{parts[1]}", *parts[2:]]
+    if len(parts) < 3 or not all(parts[:3]):
+        raise ValueError("expected SERVER:LOGIN:PASSWORD (LOGIN may be *)")
+    return parts[0], parts[1], ":".join(parts[2:])
+
+
+def _accept(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> Any:
+    try:
+        return [parse_accept(v) for v in value]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+# --- building and serving --------------------------------------------------------------
+def build_sandbox(
+    layout: Layout,
+    *,
+    domains: list[str],
+    plan: str,
+    bucket: tuple[int, float] | None,
+    cloud_pbx_limit: int,
+    auth: Literal["webhook", "oauth"],
+    rules: list[AcceptRule] | None,
+    wait_seconds: float,
+    progress_seconds: float,
+    faults: dict[str, float],
+    seed: int | None,
+) -> Sandbox:
+    """The sandbox the options describe (not started)."""
+    from worker.sandbox.portal import PortalOptions
+    from worker.sandbox.stack import Sandbox
+
+    portals = []
+    for domain in domains:
+        options = (PortalOptions.enterprise if plan == "enterprise" else PortalOptions)(
+            domain=domain, cloud_pbx_limit=cloud_pbx_limit, seed=seed
+        )
+        if bucket is not None:
+            options.bucket_capacity, options.drain_per_second = bucket
+        portals.append(options)
+    advertise = layout.advertise_host
+    if advertise is None and layout.host in WILDCARD_HOSTS:
+        advertise = "127.0.0.1"
+    built = Sandbox(
+        directory=layout.state_dir,
+        portals=portals,
+        rules=rules,
+        wait_seconds=wait_seconds,
+        progress_seconds=progress_seconds,
+        host=layout.host,
+        advertise_host=advertise,
+        auth=auth,
+    )
+    for portal in built.portals:
+        portal.set_faults(**faults)
+    return built
+
+
+async def start(sandbox: Sandbox, layout: Layout) -> None:
+    """Listen: the first portal on its port, the others on the next ports or any free one."""
+    taken = {layout.voximplant_port} - {0}
+    port = layout.bitrix24_port
+    for index, portal in enumerate(sandbox.portals):
+        while port and port in taken:
+            port += 1
+        try:
+            await portal.start(layout.host, port if port <= 65535 else 0)
+        except OSError:
+            if index == 0 or port == 0:
+                raise
+            log.info("port %s is busy; portal %s takes any free port", port, portal.options.domain)
+            await portal.start(layout.host, 0)
+        port = port + 1 if port else 0
+    await sandbox.start(account_port=layout.voximplant_port)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by the owner alone, replacing the file in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
+    os.replace(partial, path)
+
+
+async def serve(sandbox: Sandbox, layout: Layout) -> None:
+    """Start, write the env file, print the summary, and wait for SIGTERM or SIGINT."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await start(sandbox, layout)
+        write_private(layout.env_file, sandbox.dotenv())
+        click.echo(summary(sandbox, layout))
+        log.info("sandbox ready; env file %s", layout.env_file)
+        await stopping.wait()
+        log.info("stopping the sandbox")
+    finally:
+        await sandbox.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+# --- the summary ---------------------------------------------------------------------------
+def _masked(url: str) -> str:
+    return re.sub(r"(/rest/\d+/)[^/]+", r"\1***", url)
+
+
+def _portal_lines(sandbox: Sandbox, entries: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for domain, entry in entries.items():
+        portal = sandbox.portal(domain)
+        lines.append(f"  Bitrix24 portal  {domain}")
+        if "webhook_url" in entry:
+            lines.append(f"    webhook        {_masked(entry['webhook_url'])}")
+        if "oauth" in entry:
+            oauth = entry["oauth"]
+            lines.append(f"    OAuth REST     {oauth['rest_url']}")
+            lines.append(f"    OAuth token    {oauth['server_url']}")
+            lines.append(
+                f"    OAuth app      {oauth['client_id']} (secret and tokens in the env file)"
+            )
+        lines.append(
+            f"    limits         bucket {portal.bucket.capacity} @ "
+            f"{portal.bucket.drain_per_second:g}/s, "
+            f"{portal.options.cloud_pbx_limit} cloud PBX lines"
+        )
+        faults = {k: v for k, v in portal.faults.as_dict().items() if v}
+        if faults:
+            lines.append(f"    faults         {faults}")
+    return lines
+
+
+def _rule_lines(sandbox: Sandbox) -> list[str]:
+    from worker.sandbox.registrations import DEFAULT_PASSWORD
+
+    lines = []
+    for rule in sandbox.store.rules:
+        login = "any login" if rule.login == "*" else f"login {rule.login}"
+        password = (
+            f"password {rule.password}"
+            if rule.password == DEFAULT_PASSWORD
+            else "the password given to --accept"
+        )
+        lines.append(f"  accepts          server {rule.server}, {login}, {password}")
+    return lines
+
+
+def summary(sandbox: Sandbox, layout: Layout) -> str:
+    """What an operator needs to use the sandbox; every secret is masked or left out."""
+    env = shlex.quote(str(layout.env_file))
+    rule = sandbox.store.rules[0]
+    login = "100" if rule.login == "*" else rule.login
+    values = sandbox.settings()
+    lines = [
+        "sipline sandbox is running; stop it with Ctrl-C or SIGTERM.",
+        "",
+        *_portal_lines(sandbox, values["portals"]),
+        f"  Voximplant API   {values['voximplant_api_url']}",
+        f"  credentials      {values['voximplant_credentials']}",
+        f"  env file         {layout.env_file} (mode 0600; holds the secrets)",
+        *_rule_lines(sandbox),
+        f"  registration     waits {sandbox.store.wait_seconds:g} s, "
+        f"then in progress {sandbox.store.progress_seconds:g} s",
+        "",
+        "Run a worker against it:",
+        f"  sipline run --env-file {env}",
+        "Create a line (the password is prompted for, hidden):",
+        f"  sipline send line.create --env-file {env} "
+        f"--portal {sandbox.portals[0].options.domain} --title 'Line 1' "
+        f"--server {shlex.quote(rule.server)} --login {shlex.quote(login)} --wait",
+        "Steer it:",
+        f"  sipline sandbox-ctl stats --env-file {env}",
+    ]
+    return "\n".join(lines)
+
+
+# --- the command -----------------------------------------------------------------------------
+def _secrets(sandbox: Sandbox) -> list[str]:
+    values = [p.options.webhook_code for p in sandbox.portals]
+    values += [p.options.oauth_client_secret for p in sandbox.portals]
+    return values + [rule.password for rule in sandbox.store.rules]
+
+
+_share = click.FloatRange(0.0, 1.0)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--advertise-host",
+    default=None,
+    help="Host written into the env file's URLs (a container's service name).",
+)
+@click.option(
+    "--bitrix24-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="The first portal's port (0: any free port); more portals take the next ports.",
+)
+@click.option("--voximplant-port", type=click.IntRange(0, 65535), default=0, show_default=True)
+@click.option(
+    "--portal",
+    "domains",
+    multiple=True,
+    callback=_domains,
+    metavar="DOMAIN",
+    help=f"A portal to serve (repeatable; default {DEFAULT_PORTAL}).",
+)
+@click.option(
+    "--plan", type=click.Choice(["standard", "enterprise"]), default="standard", show_default=True
+)
+@click.option(
+    "--bucket",
+    callback=_bucket,
+    metavar="N/RATE",
+    help="A custom leaky bucket: N requests draining RATE per second (overrides --plan).",
+)
+@click.option("--cloud-pbx-limit", type=click.IntRange(0), default=5, show_default=True)
+@click.option(
+    "--auth", type=click.Choice(["webhook", "oauth"]), default="webhook", show_default=True
+)
+@click.option(
+    "--accept",
+    "accepts",
+    multiple=True,
+    callback=_accept,
+    metavar="SERVER:LOGIN:PASSWORD",
+    help="Credentials the SIP side accepts (repeatable; LOGIN may be *). "
+    "Default: sip.sandbox.test:*:sandbox-pass.",
+)
+@click.option("--wait-seconds", type=click.FloatRange(0), default=1.0, show_default=True)
+@click.option("--progress-seconds", type=click.FloatRange(0), default=2.0, show_default=True)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    show_default=True,
+    help="Where the Voximplant key and credentials.json live (kept between runs).",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Where to write the worker's settings (default: STATE_DIR/{ENV_FILE_NAME}).",
+)
+@click.option("--latency", type=click.FloatRange(0), default=0.0, help="Seconds added per call.")
+@click.option("--error-500", type=_share, default=0.0, help="Share of calls answered 500.")
+@click.option("--html", type=_share, default=0.0, help="Share answered with an HTML page.")
+@click.option("--drop", type=_share, default=0.0, help="Share whose connection is dropped.")
+@click.option("--query-limit", type=_share, default=0.0, help="Share refused as over the limit.")
+@click.option("--seed", type=int, default=None, help="Seed of the fault dice.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default="INFO",
+    show_default=True,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default="auto",
+    show_default=True,
+)
+def sandbox(
+    *,
+    host: str,
+    advertise_host: str | None,
+    bitrix24_port: int,
+    voximplant_port: int,
+    domains: list[str],
+    plan: str,
+    bucket: tuple[int, float] | None,
+    cloud_pbx_limit: int,
+    auth: Literal["webhook", "oauth"],
+    accepts: list[tuple[str, str, str]],
+    wait_seconds: float,
+    progress_seconds: float,
+    state_dir: Path,
+    env_file: Path | None,
+    seed: int | None,
+    log_level: str,
+    log_format: str,
+    **faults: float,
+) -> None:
+    """Serve sandbox Bitrix24 portals and a Voximplant account until SIGINT or SIGTERM."""
+    from worker.sandbox.registrations import AcceptRule
+
+    state_dir = state_dir.resolve()
+    layout = Layout(
+        host=host,
+        advertise_host=advertise_host,
+        bitrix24_port=bitrix24_port,
+        voximplant_port=voximplant_port,
+        state_dir=state_dir,
+        env_file=(env_file or state_dir / ENV_FILE_NAME).resolve(),
+    )
+    built = build_sandbox(
+        layout,
+        domains=domains,
+        plan=plan,
+        bucket=bucket,
+        cloud_pbx_limit=cloud_pbx_limit,
+        auth=auth,
+        rules=[AcceptRule(*accept) for accept in accepts] or None,
+        wait_seconds=wait_seconds,
+        progress_seconds=progress_seconds,
+        faults={name: value for name, value in faults.items() if value},
+        seed=seed,
+    )
+    logs.configure(level=log_level, fmt=log_format, secrets=_secrets(built))
+    try:
+        asyncio.run(serve(built, layout))
+    except OSError as exc:
+        fail(f"cannot listen on {host}: {exc.strerror or exc}", code=1)
