@@ -16,6 +16,11 @@ class UpstreamMetrics(Protocol):
     def limiter_wait(self, upstream: str, portal: str, seconds: float) -> None: ...
 
 
+# The limiter reports the time ``acquire`` took, which is never quite zero; shorter than
+# this is admission, not a wait, and would drown the real waits in the histogram.
+WAIT_FLOOR_SECONDS = 0.001
+
+
 class UpstreamObserver:
     """Satisfies both the Bitrix24 and the Voximplant client's observer protocols."""
 
@@ -37,5 +42,5 @@ class UpstreamObserver:
             self._metrics.upstream_call(upstream, method, status, code, duration)
 
     def on_limiter_wait(self, *, portal: str, method: str, seconds: float) -> None:
-        if self._metrics is not None:
+        if self._metrics is not None and seconds >= WAIT_FLOOR_SECONDS:
             self._metrics.limiter_wait("bitrix24", portal, seconds)
