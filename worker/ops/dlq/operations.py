@@ -1,0 +1,114 @@
+"""The ``sipline dlq`` operations, each one session over the DLQ of an open broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiolimiter import AsyncLimiter
+
+from worker.ops.dlq import transfer
+from worker.ops.dlq.broker import DlqBroker
+from worker.ops.dlq.filters import Filter
+from worker.ops.dlq.model import DeadLetter
+from worker.ops.dlq.replay import DEFAULT_MAX_REPLAYS, Replayer, ReplayReport
+from worker.ops.dlq.sinks import ConfirmedExchange
+from worker.ops.dlq.store import DeadLetterSession, Held
+
+# Given the number of items, a context that yields the "one more done" callback.
+Progress = Callable[[int], AbstractContextManager[Callable[[], None]]]
+
+
+def _no_progress(total: int) -> AbstractContextManager[Callable[[], None]]:
+    return nullcontext(lambda: None)
+
+
+def _selector(flt: Filter, now: datetime) -> Callable[[DeadLetter], bool]:
+    return lambda letter: flt.matches(letter, now)
+
+
+async def read(broker: DlqBroker, flt: Filter, *, limit: int | None = None) -> list[DeadLetter]:
+    """The selected dead letters; the DLQ is left as it was."""
+    async with DeadLetterSession(queue=broker.dead_letters) as session:
+        held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
+        return [item.letter for item in held]
+
+
+async def find(broker: DlqBroker, letter_id: str) -> DeadLetter | None:
+    found = await read(broker, Filter(ids=frozenset({letter_id})), limit=1)
+    return found[0] if found else None
+
+
+async def replay(
+    broker: DlqBroker,
+    flt: Filter,
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    max_replays: int = DEFAULT_MAX_REPLAYS,
+    rate: float | None = None,
+    progress: Progress = _no_progress,
+) -> ReplayReport:
+    """Replay the selected dead letters (see :mod:`worker.ops.dlq.replay`)."""
+    async with DeadLetterSession(queue=broker.dead_letters) as session:
+        held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
+        limiter = AsyncLimiter(1, 1 / rate) if rate else None
+        with progress(len(held)) as advance:
+            replayer = Replayer(
+                session=session,
+                commands=ConfirmedExchange(exchange=broker.commands),
+                events=ConfirmedExchange(exchange=broker.events),
+                max_replays=max_replays,
+                limiter=limiter,
+                on_progress=advance,
+            )
+            return await replayer.run(held, dry_run=dry_run)
+
+
+async def export(
+    broker: DlqBroker,
+    flt: Filter,
+    path: Path,
+    *,
+    limit: int | None = None,
+    mask: bool = False,
+    remove: bool = False,
+) -> int:
+    async with DeadLetterSession(queue=broker.dead_letters) as session:
+        held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
+        return await transfer.export(session, held, path, mask=mask, remove=remove)
+
+
+async def import_file(
+    broker: DlqBroker, path: Path, *, progress: Progress = _no_progress
+) -> transfer.ImportReport:
+    records = transfer.read_import(path)
+    with progress(len(records)) as advance:
+        return await transfer.import_records(
+            records,
+            dead_letters=ConfirmedExchange(exchange=broker.dead_letter_exchange),
+            on_progress=advance,
+        )
+
+
+async def purge(
+    broker: DlqBroker,
+    flt: Filter,
+    *,
+    confirm: Callable[[list[Held]], bool],
+    limit: int | None = None,
+) -> int | None:
+    """Remove the selected dead letters if ``confirm`` (run off the event loop) says so.
+
+    Returns the number purged, or None when the operator declined.
+    """
+    async with DeadLetterSession(queue=broker.dead_letters) as session:
+        held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
+        if not held:
+            return 0
+        if not await asyncio.to_thread(confirm, held):
+            return None
+        return await transfer.purge(session, held)
