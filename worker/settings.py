@@ -178,7 +178,9 @@ class Settings(BaseSettings):
     )
 
     # --- observability ------------------------------------------------------------
-    metrics_port: int | None = Field(default=9464, description="Prometheus port; unset to disable.")
+    metrics_port: int | None = Field(
+        default=9464, description="Prometheus and health port; empty or `off` to disable."
+    )
     metrics_host: str = Field(
         default="127.0.0.1",
         description="Address the metrics and health endpoints listen on (0.0.0.0 in a container).",
@@ -190,6 +192,14 @@ class Settings(BaseSettings):
         default="auto",
         description="json: a JSON object per line; console: readable; auto: json off a terminal.",
     )
+
+    @field_validator("metrics_port", "voximplant_credentials", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``SIPLINE_METRICS_PORT=`` (empty) disables metrics rather than failing."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+            return None
+        return value
 
     @field_validator("portals", mode="before")
     @classmethod
