@@ -3,9 +3,6 @@
 It writes a dotenv file (mode 0600) that ``sipline run --env-file`` reads, and prints a
 summary in which the webhook codes are masked: the full URLs are only in that file.
 ``sipline sandbox-ctl`` (:mod:`worker.cli.sandbox_ctl`) steers it from another shell.
-
-The sandbox's own modules are imported when the command runs, so ``sipline sandbox-ctl``
-does not pay for them.
 """
 
 from __future__ import annotations
@@ -14,9 +11,7 @@ import asyncio
 import logging
 import os
 import re
-import shlex
 import signal
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,6 +20,7 @@ import click
 from contracts.envelope import PORTAL_PATTERN
 from worker.cli.common import fail
 from worker.cli.sandbox_ctl import sandbox_ctl
+from worker.cli.sandbox_summary import Layout, summary
 from worker.observability import logs
 
 if TYPE_CHECKING:
@@ -39,18 +35,6 @@ DEFAULT_PORTAL = "sandbox.bitrix24.test"
 DEFAULT_STATE_DIR = Path(".sandbox")
 ENV_FILE_NAME = "sandbox.env"
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names to recognise, not to bind
-
-
-@dataclass(frozen=True, slots=True)
-class Layout:
-    """Where the sandbox listens and what it writes."""
-
-    host: str
-    advertise_host: str | None
-    bitrix24_port: int
-    voximplant_port: int
-    state_dir: Path
-    env_file: Path
 
 
 # --- option parsing ------------------------------------------------------------------
@@ -181,80 +165,6 @@ async def serve(sandbox: Sandbox, layout: Layout) -> None:
         await sandbox.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-
-
-# --- the summary ---------------------------------------------------------------------------
-def _masked(url: str) -> str:
-    return re.sub(r"(/rest/\d+/)[^/]+", r"\1***", url)
-
-
-def _portal_lines(sandbox: Sandbox, entries: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    for domain, entry in entries.items():
-        portal = sandbox.portal(domain)
-        lines.append(f"  Bitrix24 portal  {domain}")
-        if "webhook_url" in entry:
-            lines.append(f"    webhook        {_masked(entry['webhook_url'])}")
-        if "oauth" in entry:
-            oauth = entry["oauth"]
-            lines.append(f"    OAuth REST     {oauth['rest_url']}")
-            lines.append(f"    OAuth token    {oauth['server_url']}")
-            lines.append(
-                f"    OAuth app      {oauth['client_id']} (secret and tokens in the env file)"
-            )
-        lines.append(
-            f"    limits         bucket {portal.bucket.capacity} @ "
-            f"{portal.bucket.drain_per_second:g}/s, "
-            f"{portal.options.cloud_pbx_limit} cloud PBX lines"
-        )
-        faults = {k: v for k, v in portal.faults.as_dict().items() if v}
-        if faults:
-            lines.append(f"    faults         {faults}")
-    return lines
-
-
-def _rule_lines(sandbox: Sandbox) -> list[str]:
-    from worker.sandbox.registrations import DEFAULT_PASSWORD
-
-    lines = []
-    for rule in sandbox.store.rules:
-        login = "any login" if rule.login == "*" else f"login {rule.login}"
-        password = (
-            f"password {rule.password}"
-            if rule.password == DEFAULT_PASSWORD
-            else "the password given to --accept"
-        )
-        lines.append(f"  accepts          server {rule.server}, {login}, {password}")
-    return lines
-
-
-def summary(sandbox: Sandbox, layout: Layout) -> str:
-    """What an operator needs to use the sandbox; every secret is masked or left out."""
-    env = shlex.quote(str(layout.env_file))
-    rule = sandbox.store.rules[0]
-    login = "100" if rule.login == "*" else rule.login
-    values = sandbox.settings()
-    lines = [
-        "sipline sandbox is running; stop it with Ctrl-C or SIGTERM.",
-        "",
-        *_portal_lines(sandbox, values["portals"]),
-        f"  Voximplant API   {values['voximplant_api_url']}",
-        f"  credentials      {values['voximplant_credentials']}",
-        f"  env file         {layout.env_file} (mode 0600; holds the secrets)",
-        *_rule_lines(sandbox),
-        f"  registration     waits {sandbox.store.wait_seconds:g} s, "
-        f"then in progress {sandbox.store.progress_seconds:g} s",
-        "",
-        "Run a worker against it:",
-        f"  sipline run --env-file {env}",
-        "Create a line (the password is prompted for, hidden):",
-        f"  sipline send line.create --env-file {env} "
-        f"--portal {sandbox.portals[0].options.domain} --title 'Line 1' "
-        f"--server {shlex.quote(rule.server)} --login {shlex.quote(login)} --wait",
-        "Steer it:",
-        f"  sipline sandbox-ctl stats --env-file {env}",
-    ]
-    return "\n".join(lines)
 
 
 # --- the command -----------------------------------------------------------------------------
