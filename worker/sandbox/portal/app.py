@@ -71,6 +71,17 @@ async def _serve(
     method = method.lower().removesuffix(".json")
     state.counters.requests += 1
     state.counters.by_method[method] += 1
+    stall = state.roll(state.faults.stall)
+    response = await _admitted(request, state, method, webhook)
+    if stall:  # the work is done; the answer comes late (a caller may have given up)
+        state.counters.injected["stall"] += 1
+        await asyncio.sleep(state.faults.stall_seconds)
+    return response
+
+
+async def _admitted(
+    request: web.Request, state: PortalState, method: str, webhook: tuple[str, str] | None
+) -> web.StreamResponse:
     injected = await _faults(state, request)
     if injected is not None:
         return injected

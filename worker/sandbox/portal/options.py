@@ -46,17 +46,25 @@ class PortalOptions:
 
 
 FAULT_KINDS = ("error_500", "html", "drop", "query_limit")
+_SECONDS = frozenset({"latency", "stall_seconds"})
 
 
 @dataclass(slots=True)
 class Faults:
-    """Injected misbehaviour: added latency (s) and the share (0..1) of each fault."""
+    """Injected misbehaviour: added latency (s) and the share (0..1) of each fault.
+
+    ``stall`` is the share of requests whose answer is held for ``stall_seconds`` after the
+    work is done: a client with a shorter timeout gives up, yet the portal has made the change
+    (the case where a retried ``voximplant.sip.add`` finds the line already made).
+    """
 
     latency: float = 0.0
     error_500: float = 0.0
     html: float = 0.0
     drop: float = 0.0
     query_limit: float = 0.0
+    stall: float = 0.0
+    stall_seconds: float = 0.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (from tests or ``POST /_sandbox/faults``)."""
@@ -65,7 +73,7 @@ class Faults:
             if name not in known:
                 raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
             number = float(value)
-            if number < 0 or (name != "latency" and number > 1):
+            if number < 0 or (name not in _SECONDS and number > 1):
                 raise ValueError(f"fault {name!r} out of range: {number}")
             setattr(self, name, number)
 

@@ -8,7 +8,8 @@ API routes, both forms the official clients use, by GET or POST, form or query p
 Admin routes (no token; the sandbox listens on loopback):
 
 * ``POST /_sandbox/faults``: JSON ``{"latency": s}`` and/or ``{"kind", "status", "code",
-  "message", "retry_after", "times"}``; ``DELETE /_sandbox/faults`` clears them
+  "message", "retry_after", "times"}`` and/or ``{"shares": {kind: share}, "stall": share,
+  "stall_seconds": s}``; ``DELETE /_sandbox/faults`` clears them
 * ``POST /_sandbox/registrations/{id}/diverge``: JSON of :class:`Divergence` fields;
   ``DELETE`` on the same path reports the truth again
 * ``GET /_sandbox/stats``: the counters
@@ -91,6 +92,9 @@ class _Routes:
         backend.counters.requests += 1
         if backend.faults.latency > 0:
             await asyncio.sleep(backend.faults.latency)
+        stall = backend.faults.stall_for()
+        if stall > 0:
+            await asyncio.sleep(stall)  # then served as usual
         fault = backend.faults.take()
         if fault is not None:
             return await _serve_fault(request, fault)

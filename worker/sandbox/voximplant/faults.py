@@ -3,10 +3,15 @@
 Faults are queued and served one per API request, in order; ``times=None`` keeps a fault
 until :meth:`FaultInjector.clear`.  Latency applies to every API request.  Admin requests
 (``/_sandbox/…``) are never faulted.
+
+With the queue empty, ``shares`` (kind → 0..1) fault a random share of requests instead,
+and ``stall`` holds a share of requests for ``stall_seconds`` before serving them as usual
+(a client with a shorter timeout gives up): the steady background noise of a resilience run.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,10 +47,15 @@ class _Queued:
 class FaultInjector:
     """The account's fault queue and latency."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, seed: int | None = None) -> None:
         self.latency = 0.0
         self.served = 0
+        self.shares: dict[FaultKind, float] = {}
+        self.stall = 0.0
+        self.stall_seconds = 0.0
+        self.stalled = 0
         self._queue: deque[_Queued] = deque()
+        self._rng = random.Random(seed)  # noqa: S311 - fault dice, not security
 
     def inject(self, fault: Fault, *, times: int | None = 1) -> None:
         """Serve ``fault`` to the next ``times`` API requests (None: until cleared)."""
@@ -74,14 +84,32 @@ class FaultInjector:
         self.api_error(340, "Rate limit exceeded", times=times)
 
     def clear(self) -> None:
-        """No more faults and no latency."""
+        """No more faults, shares, stalls or latency."""
         self._queue.clear()
         self.latency = 0.0
+        self.shares = {}
+        self.stall = self.stall_seconds = 0.0
+
+    def stall_for(self) -> float:
+        """Seconds to hold this request before serving it (0: do not hold it)."""
+        if self.stall > 0 and self._rng.random() < self.stall:
+            self.stalled += 1
+            return self.stall_seconds
+        return 0.0
+
+    def _roll(self) -> Fault | None:
+        dice = self._rng.random()
+        for kind, share in self.shares.items():
+            if dice < share:
+                self.served += 1
+                return Fault(kind)
+            dice -= share
+        return None
 
     def take(self) -> Fault | None:
         """The fault for this request, if any."""
         if not self._queue:
-            return None
+            return self._roll() if self.shares else None
         head = self._queue[0]
         if head.remaining is not None:
             head.remaining -= 1
@@ -97,6 +125,7 @@ class FaultInjector:
         unknown keys or kinds raise ``ValueError``.
         """
         allowed = {"latency", "kind", "status", "code", "message", "retry_after", "times"}
+        allowed |= {"shares", "stall", "stall_seconds"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields: {sorted(unknown)}")
@@ -105,6 +134,7 @@ class FaultInjector:
             if latency < 0:
                 raise ValueError("latency must not be negative")
             self.latency = latency
+        self._configure_noise(spec)
         if "kind" not in spec:
             return
         kind = spec["kind"]
@@ -120,3 +150,24 @@ class FaultInjector:
         )
         times = spec.get("times", 1)
         self.inject(fault, times=None if times is None else int(times))
+
+    def _configure_noise(self, spec: dict[str, Any]) -> None:
+        """``shares``: ``{"status": 0.05, "html": 0.05, …}``; ``stall``/``stall_seconds``."""
+        if "shares" in spec:
+            shares = spec["shares"]
+            if not isinstance(shares, dict) or set(shares) - set(_KINDS):
+                raise ValueError(f"shares must map kinds of {list(_KINDS)} to 0..1")
+            parsed = {kind: float(share) for kind, share in shares.items()}
+            if any(s < 0 for s in parsed.values()) or sum(parsed.values()) > 1:
+                raise ValueError("shares must be non-negative and add up to at most 1")
+            self.shares = parsed
+        if "stall" in spec:
+            stall = float(spec["stall"])
+            if not 0 <= stall <= 1:
+                raise ValueError("stall must be a share in 0..1")
+            self.stall = stall
+        if "stall_seconds" in spec:
+            seconds = float(spec["stall_seconds"])
+            if seconds < 0:
+                raise ValueError("stall_seconds must not be negative")
+            self.stall_seconds = seconds
