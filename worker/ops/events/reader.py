@@ -136,6 +136,8 @@ class StreamReader:
         self._settle = settle
         self._channels: list[AbstractChannel] = []
         self.tail: int | None = None
+        #: set once the consumer is attached: from then on nothing written is missed
+        self.attached = asyncio.Event()
 
     async def __aenter__(self) -> StreamReader:
         channel = await self._open()
@@ -198,9 +200,11 @@ class StreamReader:
         if not self._follow:
             self.tail = await self.probe_tail()
             if self._starts_past_tail():
+                self.attached.set()
                 return
         consumer = await self._consumer(await self._open())
         await consumer.start(self._start, self._prefetch)
+        self.attached.set()
         waiting = None if self._follow else self._settle
         while True:
             try:
