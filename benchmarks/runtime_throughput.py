@@ -1,0 +1,351 @@
+"""The runtime's own cost: commands per second, sipline against a bare aio-pika loop.
+
+Both sides do the same essential work per command: take a delivery, validate it with the
+contract model, build one ``line.reconciled`` event, publish it with confirms and
+``mandatory`` to the events exchange, then ack. The bare loop (the floor) does nothing else;
+sipline adds its envelope checks, per-line ordering lock, handler dispatch, failure policy,
+headers and logging. Each run gets a fresh topology; the commands are published (with
+confirms) before the consumer starts, so only consumption is timed: the clock starts when
+the first command has been parsed and stops when the N-th is acked, on both sides.
+
+Runs alternate bare and sipline (the order flips every round) and the medians are compared.
+Every command names its own line, so the ordering locks never make one command wait for
+another: what is measured is overhead, not serialisation.
+
+    .venv/bin/python -m benchmarks.runtime_throughput [--commands N] [--prefetch 1,16,64,256]
+                                                      [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from contracts import (
+    CONTENT_TYPE,
+    Bitrix24Side,
+    LineReconcile,
+    LineReconciled,
+    LineReconciledData,
+    Verdict,
+    VoximplantSide,
+    dataschema_uri,
+)
+from worker.adapters.amqp.topology import TopologySpec, declare, delete_all
+from worker.runtime.handler import CommandContext, EventDraft, Outcome
+from worker.runtime.wiring import build_worker, topology_spec
+from worker.settings import Settings
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+TARGET = 0.80
+PORTAL = "example.bitrix24.ru"
+_NAMESPACE = uuid.UUID("0b7c51a4-2f0e-4d8e-9a51-3c1f6b0d9e77")
+
+
+@dataclass
+class Clock:
+    """Counts finished commands; started by the first, stopped by the ``n``-th."""
+
+    n: int
+    count: int = 0
+    started: float | None = None
+    finished: float | None = None
+    cpu_started: float = 0.0
+    cpu_finished: float = 0.0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
+            self.cpu_started = time.process_time()
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == self.n:
+            self.finished = time.perf_counter()
+            self.cpu_finished = time.process_time()
+            self.done.set()
+
+    def rate(self) -> float:
+        assert self.started is not None
+        assert self.finished is not None
+        return self.n / (self.finished - self.started)
+
+    def cpu_us(self) -> float:
+        """This process's CPU time per command, in microseconds (less noisy than wall time)."""
+        return (self.cpu_finished - self.cpu_started) / self.n * 1e6
+
+
+def reconciled(config_id: int) -> LineReconciledData:
+    """The one event's data, identical on both sides."""
+    return LineReconciledData(
+        config_id=config_id,
+        verdict=Verdict.IN_SYNC,
+        bitrix24=Bitrix24Side(status_result="success"),
+        voximplant=VoximplantSide(found=True, successful=True),
+        attempts=1,
+    )
+
+
+def settings_for(prefix: str, prefetch: int, url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        amqp_url=url,  # type: ignore[arg-type]
+        topology_prefix=prefix,
+        prefetch=prefetch,
+        metrics_port=None,
+        retry_delays=[1.0],
+        settle_intervals=[1.0],
+        events_max_age="1h",
+        events_max_bytes=200_000_000,
+        shutdown_grace=10.0,
+        reconnect_timeout=10.0,
+    )
+
+
+async def prepublish(channel: aio_pika.abc.AbstractChannel, spec: TopologySpec, n: int) -> None:
+    """Publish ``n`` valid ``line.reconcile`` commands, each for its own line, confirmed."""
+    exchange = await channel.get_exchange(spec.names.commands_exchange, ensure=False)
+    batch = 500
+    for first in range(0, n, batch):
+        publishes = []
+        for i in range(first, min(first + batch, n)):
+            command = LineReconcile(
+                id=uuid.uuid4().hex,
+                type="line.reconcile",
+                source="urn:bench",
+                portal=PORTAL,
+                correlationid=f"bench-{i}",
+                data={"config_id": i + 1},  # type: ignore[arg-type]
+            )
+            message = aio_pika.Message(
+                command.wire_json(),
+                content_type=CONTENT_TYPE,
+                message_id=command.id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            publishes.append(exchange.publish(message, routing_key="line.reconcile"))
+        await asyncio.gather(*publishes)
+
+
+# --- the floor: plain aio-pika --------------------------------------------------------------
+
+
+def bare_event(command: LineReconcile) -> aio_pika.Message:
+    """The same event, with the same AMQP properties, built by hand."""
+    now = datetime.now(UTC)
+    subject = f"lines/{command.data.config_id}"
+    event = LineReconciled(
+        id=str(uuid.uuid5(_NAMESPACE, f"{command.id}/line.reconciled/{subject}/0")),
+        type="line.reconciled",
+        source="urn:sipline:worker",
+        time=now,
+        subject=subject,
+        dataschema=dataschema_uri("line.reconciled", 1),
+        correlationid=command.correlationid or command.id,
+        causationid=command.id,
+        portal=command.portal,
+        data=reconciled(command.data.config_id),
+    )
+    return aio_pika.Message(
+        event.wire_json(),
+        content_type=CONTENT_TYPE,
+        message_id=event.id,
+        correlation_id=event.correlationid,
+        type=event.type,
+        timestamp=now,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        app_id="sipline",
+        headers={},
+    )
+
+
+async def run_bare(spec: TopologySpec, prefetch: int, clock: Clock, url: str) -> None:
+    connection = await aio_pika.connect(url)
+    async with connection:
+        publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        events = await publish_channel.get_exchange(spec.names.events_exchange, ensure=False)
+        consume_channel = await connection.channel(publisher_confirms=False)
+        await consume_channel.set_qos(prefetch_count=prefetch)
+        queue = await consume_channel.get_queue(spec.names.commands_queue, ensure=False)
+
+        failures: list[BaseException] = []
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                command = LineReconcile.model_validate_json(message.body)
+                clock.start()
+                event = bare_event(command)
+                await events.publish(event, routing_key="line.reconciled", mandatory=True)
+                await message.ack()
+            except Exception as exc:  # an unroutable or unconfirmed event: stop, loudly
+                failures.append(exc)
+                clock.done.set()
+                raise
+            clock.tick()
+
+        tag = await queue.consume(on_message)
+        await clock.done.wait()
+        await queue.cancel(tag)
+        if failures:
+            raise RuntimeError("bare loop failed") from failures[0]
+
+
+# --- sipline ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Noop:
+    """A handler that does no work: one event per command."""
+
+    clock: Clock
+
+    async def __call__(self, command: Any, context: CommandContext) -> Outcome:
+        self.clock.start()
+        config_id = command.data.config_id
+        return Outcome(events=[EventDraft(reconciled(config_id), subject=f"lines/{config_id}")])
+
+
+@dataclass
+class Counter:
+    """Observer: ticks the clock for each delivery, which is acked by then."""
+
+    clock: Clock
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        self.clock.tick()
+
+    def published(self, event_type: str, verdict: str | None) -> None:
+        return None
+
+    def dead_lettered(self, reason: str) -> None:
+        return None
+
+
+async def run_sipline(settings: Settings, clock: Clock) -> None:
+    counter = Counter(clock)
+    worker = build_worker(settings, handlers={"line.reconcile": Noop(clock)}, observer=counter)
+    task = asyncio.create_task(worker.run())
+    finished = asyncio.create_task(clock.done.wait())
+    await asyncio.wait({task, finished}, return_when=asyncio.FIRST_COMPLETED)
+    worker.stop()
+    await task
+    finished.cancel()
+    if counter.outcomes != {"ok": clock.n}:
+        raise RuntimeError(f"unexpected outcomes: {counter.outcomes}")
+
+
+# --- the harness ------------------------------------------------------------------------------
+
+
+async def one_run(side: str, prefetch: int, n: int, url: str) -> Clock:
+    """A fresh topology, ``n`` commands queued, consumed by one side; returns its clock."""
+    settings = settings_for(f"bench-{side}-{uuid.uuid4().hex[:10]}", prefetch, url)
+    spec = topology_spec(settings)
+    clock = Clock(n)
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await declare(channel, spec)
+        try:
+            await prepublish(channel, spec, n)
+            if side == "bare":
+                await asyncio.wait_for(run_bare(spec, prefetch, clock, url), timeout=300)
+            else:
+                await asyncio.wait_for(run_sipline(settings, clock), timeout=300)
+            left = await channel.declare_queue(spec.names.commands_queue, passive=True)
+            if left.declaration_result.message_count:
+                raise RuntimeError(f"{side}: commands left in the queue")
+        finally:
+            await delete_all(await connection.channel(), spec)
+    return clock
+
+
+@dataclass
+class Row:
+    """One prefetch's runs; ``clocks[side]`` holds one clock per round."""
+
+    prefetch: int
+    clocks: dict[str, list[Clock]] = field(default_factory=lambda: {"bare": [], "sipline": []})
+
+    def rate(self, side: str) -> float:
+        return statistics.median(c.rate() for c in self.clocks[side])
+
+    def cpu_us(self, side: str) -> float:
+        return statistics.median(c.cpu_us() for c in self.clocks[side])
+
+    @property
+    def ratio(self) -> float:
+        return self.rate("sipline") / self.rate("bare")
+
+    @property
+    def paired(self) -> float:
+        """Median of the per-round ratios (each pair ran back to back)."""
+        pairs = zip(self.clocks["sipline"], self.clocks["bare"], strict=True)
+        return statistics.median(s.rate() / b.rate() for s, b in pairs)
+
+
+async def benchmark(n: int, prefetches: list[int], rounds: int, url: str) -> list[Row]:
+    for side in ("bare", "sipline"):  # warm-up: imports, pydantic, the broker's caches
+        await one_run(side, 16, min(n, 300), url)
+    rows = []
+    for prefetch in prefetches:
+        row = Row(prefetch)
+        for r in range(rounds):
+            order = ("bare", "sipline") if r % 2 == 0 else ("sipline", "bare")
+            for side in order:
+                clock = await one_run(side, prefetch, n, url)
+                row.clocks[side].append(clock)
+                print(
+                    f"  prefetch {prefetch:>3} round {r + 1} {side:<7} "
+                    f"{clock.rate():6.0f} cmds/s {clock.cpu_us():5.0f} µs CPU/cmd"
+                )
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| prefetch | bare cmds/s | sipline cmds/s | ratio | paired ratio | ≥ 0.80 "
+        "| client CPU µs/cmd bare → sipline |",
+        "|---:|---:|---:|---:|---:|:---:|---:|",
+    ]
+    for row in rows:
+        ok = "yes" if row.ratio >= TARGET else "**no**"
+        lines.append(
+            f"| {row.prefetch} | {row.rate('bare'):.0f} | {row.rate('sipline'):.0f} "
+            f"| {row.ratio:.2f} | {row.paired:.2f} | {ok} "
+            f"| {row.cpu_us('bare'):.0f} → {row.cpu_us('sipline'):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--commands", type=int, default=2000, help="commands per run")
+    parser.add_argument("--prefetch", default="1,16,64,256", help="comma-separated prefetches")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per side and prefetch")
+    parser.add_argument("--amqp-url", default=AMQP_URL)
+    args = parser.parse_args()
+    prefetches = [int(p) for p in args.prefetch.split(",") if p.strip()]
+    started = time.perf_counter()
+    rows = asyncio.run(benchmark(args.commands, prefetches, args.rounds, args.amqp_url))
+    print()
+    print(f"{args.commands} commands per run, {args.rounds} rounds, medians:")
+    print(table(rows))
+    print(f"\ntook {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
