@@ -150,6 +150,14 @@ class DlqEnv:
         declared = await self.channel.declare_queue(queue, passive=True)
         return declared.declaration_result.message_count or 0
 
+    async def wait_depth(self, queue: str, expected: int, *, limit: float = 10.0) -> None:
+        """Wait until ``queue`` holds ``expected`` ready messages (requeues are asynchronous)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while (depth := await self.depth(queue)) != expected:
+            assert loop.time() < deadline, f"{queue} holds {depth}, expected {expected}"
+            await asyncio.sleep(0.02)
+
     async def take_all(self, queue: str) -> list[AbstractIncomingMessage]:
         """Remove every message of ``queue`` (for assertions)."""
         source = await self.channel.get_queue(queue)
@@ -161,14 +169,27 @@ class DlqEnv:
     async def peek_all(self, queue: str) -> list[AbstractIncomingMessage]:
         """Read every message of ``queue`` on a throwaway channel; closing it returns them."""
         channel = await self.connection.channel()
+        seen: list[AbstractIncomingMessage] = []
         try:
             source = await channel.get_queue(queue)
-            seen: list[AbstractIncomingMessage] = []
             while (message := await source.get(no_ack=False, fail=False, timeout=5)) is not None:
                 seen.append(message)
-            return seen
         finally:
             await channel.close()
+        await self.wait_depth(queue, len(seen))
+        return seen
+
+    async def settle(self, total: int, *, limit: float = 20.0) -> None:
+        """Wait until the DLQ and the command queue together hold ``total`` messages again
+        (the broker returns a closed session's unacked messages asynchronously)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        while (
+            await self.depth(self.names.dead_letter_queue)
+            + await self.depth(self.names.commands_queue)
+        ) < total:
+            assert loop.time() < deadline, "held messages did not come back"
+            await asyncio.sleep(0.02)
 
     async def events(self, count: int, *, limit: float = 10.0) -> list[dict[str, Any]]:
         """Wait for ``count`` events on the tap, then take them all."""

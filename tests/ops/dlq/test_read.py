@@ -71,7 +71,7 @@ async def test_list_filters_and_summary(env: DlqEnv) -> None:
     assert CANARY not in json.dumps([views.row(letter, now) for letter in everything])
     assert "delivery_limit" in printed(render.summary_table(summarize(everything)))
     # Reading moved nothing.
-    assert await env.depth(env.names.dead_letter_queue) == 4
+    await env.wait_depth(env.names.dead_letter_queue, 4)
     assert await env.depth(env.names.commands_queue) == 0
 
 
@@ -81,6 +81,7 @@ async def test_listing_leaves_the_dead_letters_byte_for_byte(env: DlqEnv) -> Non
     async with env.open() as broker:
         await operations.read(broker, Filter(types=frozenset({"line.update"})))
         await operations.read(broker, Filter())
+    await env.wait_depth(env.names.dead_letter_queue, len(before))
     after = await env.peek_all(env.names.dead_letter_queue)
 
     def essence(messages: list) -> list:  # type: ignore[type-arg]

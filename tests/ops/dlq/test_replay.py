@@ -49,7 +49,8 @@ async def test_replay_puts_clean_copies_back_and_records_each(env: DlqEnv) -> No
     assert report.error is None
     assert not report.refused
     assert {letter.id for letter in report.replayed} == {first, again, poison}
-    assert await env.depth(env.names.dead_letter_queue) == 0
+    await env.wait_depth(env.names.dead_letter_queue, 0)
+    await env.wait_depth(env.names.commands_queue, 3)
     copies = {str(m.message_id): m for m in await env.take_all(env.names.commands_queue)}
     assert set(copies) == {first, again, poison}
     for message_id, copy in copies.items():
@@ -84,6 +85,7 @@ async def test_the_cap_refuses_and_leaves_the_message(env: DlqEnv) -> None:
         report = await operations.replay(broker, Filter(), max_replays=3)
     assert [letter.id for letter in report.refused] == [capped]
     assert [letter.id for letter in report.replayed] == [last_chance]
+    await env.wait_depth(env.names.dead_letter_queue, 1)
     assert await ids_in(env, env.names.dead_letter_queue) == [capped]
     copies = await env.take_all(env.names.commands_queue)
     assert [m.headers[REPLAY_COUNT] for m in copies] == [3]
@@ -95,6 +97,7 @@ async def test_dry_run_changes_nothing(env: DlqEnv) -> None:
         report = await operations.replay(broker, Filter(), dry_run=True)
     assert report.dry_run
     assert {letter.id for letter in report.replayed} == ids
+    await env.wait_depth(env.names.dead_letter_queue, 2)
     assert set(await ids_in(env, env.names.dead_letter_queue)) == ids
     assert await env.depth(env.names.commands_queue) == 0
     assert await env.events_tap.get(no_ack=True, fail=False) is None
@@ -106,6 +109,7 @@ async def test_filters_and_limit_select_what_is_replayed(env: DlqEnv) -> None:
     async with env.open() as broker:
         report = await operations.replay(broker, Filter(types=frozenset({"line.create"})), limit=2)
     assert len(report.replayed) == 2
+    await env.wait_depth(env.names.dead_letter_queue, 2)
     remaining = set(await ids_in(env, env.names.dead_letter_queue))
     assert keep in remaining
     assert len(remaining & set(chosen)) == 1
@@ -139,6 +143,7 @@ async def test_a_failure_half_way_loses_and_duplicates_nothing(env: DlqEnv) -> N
     assert report.error is not None
     assert "injected" in report.error
     assert len(report.replayed) == 3
+    await env.wait_depth(env.names.dead_letter_queue, 5)
     in_dlq = await ids_in(env, env.names.dead_letter_queue)
     in_commands = await ids_in(env, env.names.commands_queue)
     assert sorted(in_dlq + in_commands) == sorted(ids)
@@ -160,6 +165,7 @@ async def test_an_event_that_fails_stops_the_run_after_its_copy_moved(env: DlqEn
         )
         report = await replayer.run(held)
     assert report.error is not None
+    await env.wait_depth(env.names.dead_letter_queue, 2)
     in_dlq = await ids_in(env, env.names.dead_letter_queue)
     in_commands = await ids_in(env, env.names.commands_queue)
     # The second copy was confirmed and its dead letter acked; only its event is missing.
@@ -196,6 +202,7 @@ async def test_a_cancelled_replay_loses_and_duplicates_nothing(env: DlqEnv) -> N
         done, _ = await asyncio.wait({task}, timeout=20)
         assert task in done
         assert task.cancelled()
+    await env.settle(len(ids))
     in_commands = await ids_in(env, env.names.commands_queue)
     in_dlq = await ids_in(env, env.names.dead_letter_queue)
     check_interrupted(ids, in_dlq, in_commands)
@@ -230,16 +237,7 @@ async def test_a_killed_replay_process_loses_and_duplicates_nothing(env: DlqEnv)
         process.send_signal(signal.SIGKILL)
         await asyncio.wait_for(process.wait(), 20)
 
-    async def settled() -> bool:
-        # The broker returns the killed process's unacked messages once it sees it gone.
-        return (
-            await env.depth(env.names.dead_letter_queue) + await env.depth(env.names.commands_queue)
-        ) >= len(ids)
-
-    deadline = asyncio.get_running_loop().time() + 20
-    while not await settled():
-        assert asyncio.get_running_loop().time() < deadline, "messages did not come back"
-        await asyncio.sleep(0.05)
+    await env.settle(len(ids))
     in_commands = await ids_in(env, env.names.commands_queue)
     in_dlq = await ids_in(env, env.names.dead_letter_queue)
     check_interrupted(ids, in_dlq, in_commands)
