@@ -28,7 +28,7 @@ _COLUMNS: tuple[tuple[str, int | None, str], ...] = (
     ("portal", 24, "left"),
     ("line", 6, "right"),
     ("verdict", 20, "left"),
-    ("correlation id", 14, "left"),
+    ("correlation id", 26, "left"),
     ("summary", None, "left"),
 )
 
@@ -105,13 +105,13 @@ def summary(record: LoggedEvent) -> str:
     return f"does not parse ({record.problem}); {text}" if record.problem else text
 
 
-def _table(*, header: bool) -> Table:
+def _table(*, header: bool, rest: int) -> Table:
     columns = [
         Column(
             name,
-            width=width,
-            min_width=width,
-            max_width=width,
+            width=width or rest,
+            min_width=width or rest,
+            max_width=width or rest,
             justify="right" if justify == "right" else "left",
             no_wrap=True,
             overflow="ellipsis",
@@ -145,11 +145,14 @@ class TableRenderer:
     def __init__(self, *, console: Console) -> None:
         self._console = console
         self._header_done = False
+        fixed = sum(width or 0 for _, width, _ in _COLUMNS) + 2 * (len(_COLUMNS) - 1)
+        # every row is its own table: fix the summary's width too, so rows never reflow
+        self._rest = max(20, console.width - fixed)
 
     def row(self, record: LoggedEvent) -> None:
         if not self._header_done:
-            self._console.print(_table(header=True))
+            self._console.print(_table(header=True, rest=self._rest))
             self._header_done = True
-        table = _table(header=False)
+        table = _table(header=False, rest=self._rest)
         table.add_row(*cells(record))
         self._console.print(table)
