@@ -119,3 +119,21 @@ async def test_show_gives_everything_but_the_password(env: DlqEnv) -> None:
     assert first in text
     assert "Failure history" in text
     assert "sip.example.com" in text
+
+
+async def test_bodies_and_errors_are_shown_as_data_not_markup(env: DlqEnv) -> None:
+    from worker.errors import SiplineError
+
+    odd = await env.dead_letter(
+        body=b'{"note": "[/red] [bold]not markup"}',
+        message_id="odd-[/]",
+        error=SiplineError("[/] closing tag first", code="ODD"),
+    )
+    async with env.open() as broker:
+        letter = await operations.find(broker, odd)
+    assert letter is not None
+    now = datetime.now(UTC)
+    text = printed(render.detail(letter, now))
+    assert "[/red] [bold]not markup" in text
+    assert "[/] closing tag first" in text
+    assert "odd-[/]" in printed(render.letters_table([letter], now))

@@ -1,4 +1,7 @@
-"""Rich tables for a terminal; every body and header shown is masked first."""
+"""Rich tables for a terminal; every body and header shown is masked first.
+
+Every value is wrapped in ``Text``: a body or an error message is data, never rich markup.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from datetime import datetime, timedelta
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from worker.ops.dlq import views
 from worker.ops.dlq.model import DeadLetter
@@ -34,23 +38,30 @@ def duration(age: timedelta | None) -> str:
     return f"{seconds // 86400}d{(seconds % 86400) // 3600}h"
 
 
+def cells(*values: object) -> list[Text]:
+    return [Text("-" if value is None else str(value)) for value in values]
+
+
 def letters_table(letters: Iterable[DeadLetter], now: datetime) -> Table:
     table = Table(title="Dead letters", show_lines=False)
-    for column in ("id", "type", "portal", "reason", "attempts", "replays"):
+    table.add_column("id", no_wrap=True)
+    for column in ("type", "portal", "reason", "attempts", "replays"):
         table.add_column(column, overflow="fold")
     for column in ("first failure", "last failure", "age"):
         table.add_column(column, no_wrap=True)
     for letter in letters:
         table.add_row(
-            letter.id,
-            letter.type,
-            letter.portal or "-",
-            letter.reason,
-            "-" if letter.attempts is None else str(letter.attempts),
-            str(letter.replay_count),
-            when(letter.first_failure),
-            when(letter.last_failure),
-            duration(letter.age(now)),
+            *cells(
+                letter.id,
+                letter.type,
+                letter.portal,
+                letter.reason,
+                letter.attempts,
+                letter.replay_count,
+                when(letter.first_failure),
+                when(letter.last_failure),
+                duration(letter.age(now)),
+            )
         )
     return table
 
@@ -61,21 +72,23 @@ def summary_table(groups: Iterable[Summary]) -> Table:
         table.add_column(column, justify="right" if column == "count" else "left")
     for group in groups:
         table.add_row(
-            group.reason,
-            group.type,
-            str(group.count),
-            when(group.first_failure),
-            when(group.last_failure),
+            *cells(
+                group.reason,
+                group.type,
+                group.count,
+                when(group.first_failure),
+                when(group.last_failure),
+            )
         )
     return table
 
 
 def _pairs(title: str, pairs: Iterable[tuple[str, object]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=Text(title), show_header=False, title_justify="left")
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     for key, value in pairs:
-        table.add_row(key, "-" if value is None else str(value))
+        table.add_row(*cells(key, value))
     return table
 
 
@@ -85,12 +98,7 @@ def _history(letter: DeadLetter) -> Table:
         table.add_column(column, overflow="fold")
     for entry in letter.history:
         attempt = entry.get("attempt", entry.get("count"))
-        table.add_row(
-            str(entry.get("at", "-")),
-            "-" if attempt is None else str(attempt),
-            str(entry.get("code", "-")),
-            str(entry.get("message", "")),
-        )
+        table.add_row(*cells(entry.get("at"), attempt, entry.get("code"), entry.get("message", "")))
     return table
 
 
@@ -124,7 +132,7 @@ def detail(letter: DeadLetter, now: datetime) -> Group:
     parts.append(_pairs("Properties", view["properties"].items()))
     parts.append(_pairs("Headers", [(k, json.dumps(v)) for k, v in view["headers"].items()]))
     parts.append(_history(letter))
-    parts.append(Panel(_pretty(view["body"]), title="Body (passwords masked)"))
+    parts.append(Panel(Text(_pretty(view["body"])), title="Body (passwords masked)"))
     return Group(*parts)
 
 
@@ -139,11 +147,9 @@ def replay_report(console: Console, report: ReplayReport, now: datetime) -> None
     verb = "would replay" if report.dry_run else "replayed"
     if report.replayed:
         console.print(letters_table(report.replayed, now))
-    console.print(f"{verb}: {len(report.replayed)}")
+    console.print(Text(f"{verb}: {len(report.replayed)}"))
     if report.refused:
-        console.print(
-            f"refused (replay cap reached): {len(report.refused)}: "
-            + ", ".join(letter.id for letter in report.refused)
-        )
+        refused = ", ".join(letter.id for letter in report.refused)
+        console.print(Text(f"refused (replay cap reached): {len(report.refused)}: {refused}"))
     if report.error:
-        console.print(f"[red]stopped: {report.error}[/red]")
+        console.print(Text(f"stopped: {report.error}", style="red"))

@@ -8,7 +8,7 @@ the broker returns every held message itself: a session can only lose a message 
 
 Requeueing makes the quorum queue count a delivery (``x-delivery-count``); the DLQ has no
 delivery limit, and "attempts" come from ``x-sipline-attempt``, so reading changes nothing
-an operator sees. On RabbitMQ 3.10 requeued messages keep their place in the queue.
+an operator sees. Requeueing may change the order of the DLQ, which carries no meaning.
 """
 
 from __future__ import annotations
