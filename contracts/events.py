@@ -295,9 +295,15 @@ EVENTS: dict[str, type[Event]] = {
 }
 
 
+_BY_DATA: dict[type, tuple[str, type[Event]]] = {
+    model.model_fields["data"].annotation: (name, model)  # type: ignore[misc]
+    for name, model in EVENTS.items()
+}
+
+
 def event_for(data: Data) -> tuple[str, type[Event]]:
     """The event type and model that carry ``data``."""
-    for name, model in EVENTS.items():
-        if model.model_fields["data"].annotation is type(data):
-            return name, model
-    raise TypeError(f"no event carries {type(data).__name__}")
+    found = _BY_DATA.get(type(data))
+    if found is None:
+        raise TypeError(f"no event carries {type(data).__name__}")
+    return found
