@@ -63,7 +63,7 @@ class DlqEnv:
         type_: str = "line.create",
         portal: str = "example.bitrix24.ru",
         error: SiplineError | None = None,
-        reason: str = "invalid_field",
+        reason: str = "schema_violation",
         attempt: int = 1,
         body: bytes | None = None,
         message_id: str | None = None,

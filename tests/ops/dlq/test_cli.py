@@ -42,13 +42,13 @@ async def test_list_summary_and_show(env: DlqEnv) -> None:
     listed = await sipline("dlq", "list", *prefix, "--json")
     assert listed.code == 0, listed.err
     rows = json.loads(listed.out)
-    assert {r["reason"] for r in rows} == {"invalid_field", "retries_exhausted"}
+    assert {r["reason"] for r in rows} == {"schema_violation", "retries_exhausted"}
     table = await sipline("dlq", "list", *prefix, "--type", "line.create")
     assert first in table.out
     assert "1 dead letter(s)" in table.out
     summary = await sipline("dlq", "list", *prefix, "--summary", "--json")
     assert {(g["reason"], g["count"]) for g in json.loads(summary.out)} == {
-        ("invalid_field", 1),
+        ("schema_violation", 1),
         ("retries_exhausted", 1),
     }
     shown = await sipline("dlq", "show", *prefix, first)
@@ -70,7 +70,7 @@ async def test_purge_refuses_without_yes_and_a_terminal(env: DlqEnv) -> None:
     assert refused.code == 2
     assert "--yes" in refused.err
     await env.wait_depth(env.names.dead_letter_queue, 2)
-    purged = await sipline("dlq", "purge", *prefix, "--reason", "invalid_field", "--yes")
+    purged = await sipline("dlq", "purge", *prefix, "--reason", "schema_violation", "--yes")
     assert purged.code == 0, purged.err
     assert "purged 1" in purged.out
     await env.wait_depth(env.names.dead_letter_queue, 1)

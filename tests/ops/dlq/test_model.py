@@ -25,12 +25,14 @@ def raw(body: bytes, headers: dict[str, object], *, routing_key: str = "line.cre
 
 
 def failed_headers(at: datetime, attempt: int = 1) -> dict[str, object]:
-    error = BadInput("bad", reason="invalid_field", problems=[FieldProblem("data.login", "empty")])
+    error = BadInput(
+        "bad", reason="schema_violation", problems=[FieldProblem("data.login", "empty")]
+    )
     first = record_failure(
         {},
         error,
         attempt=1,
-        reason="invalid_field",
+        reason="schema_violation",
         exchange="x",
         routing_key="line.create",
         version="v",
@@ -42,7 +44,7 @@ def failed_headers(at: datetime, attempt: int = 1) -> dict[str, object]:
         first,
         error,
         attempt=attempt,
-        reason="invalid_field",
+        reason="schema_violation",
         exchange="x",
         routing_key="line.create",
         version="v",
@@ -56,7 +58,7 @@ def test_parses_the_workers_dead_letter() -> None:
     assert letter.id == "cmd-1"
     assert letter.type == "line.create"
     assert letter.portal == "example.bitrix24.ru"
-    assert letter.reason == "invalid_field"
+    assert letter.reason == "schema_violation"
     assert letter.attempts == 2
     assert letter.first_failure == T0
     assert letter.last_failure == T0 + timedelta(minutes=5)
@@ -120,7 +122,7 @@ def test_filters_combine_and_never_match_the_password() -> None:
     letter = parse(raw(body, failed_headers(T0)))
     now = T0 + timedelta(hours=3)
     assert Filter().matches(letter, now)
-    assert Filter(types=frozenset({"line.*"}), reasons=frozenset({"invalid_field"})).matches(
+    assert Filter(types=frozenset({"line.*"}), reasons=frozenset({"schema_violation"})).matches(
         letter, now
     )
     assert not Filter(types=frozenset({"portal.*"})).matches(letter, now)
@@ -144,8 +146,8 @@ def test_summary_groups_by_reason_and_type() -> None:
     ]
     groups = summarize(letters)
     assert [(g.reason, g.type, g.count) for g in groups] == [
-        ("invalid_field", "line.create", 2),
-        ("invalid_field", "line.delete", 1),
+        ("schema_violation", "line.create", 2),
+        ("schema_violation", "line.delete", 1),
     ]
     assert groups[0].first_failure == T0
     assert groups[0].last_failure == T0 + timedelta(hours=1)

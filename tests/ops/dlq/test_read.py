@@ -58,8 +58,8 @@ async def test_list_filters_and_summary(env: DlqEnv) -> None:
     assert poison.first_failure is not None
     groups = {(g.reason, g.type): g.count for g in summarize(everything)}
     assert groups == {
-        ("invalid_field", "line.create"): 1,
-        ("invalid_field", "line.update"): 1,
+        ("schema_violation", "line.create"): 1,
+        ("schema_violation", "line.update"): 1,
         ("retries_exhausted", "line.delete"): 1,
         ("delivery_limit", "line.delete"): 1,
     }

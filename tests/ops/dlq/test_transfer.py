@@ -57,7 +57,7 @@ async def test_export_purge_import_round_trip_is_byte_identical(
 ) -> None:
     await env.dead_letter()
     await env.transient_dead_letter(type_="line.delete")
-    await env.dead_letter(body=NOT_UTF8, message_id="broken-1", reason="invalid_json")
+    await env.dead_letter(body=NOT_UTF8, message_id="broken-1", reason="not_json")
     await env.poison()
     before = snapshot(await env.peek_all(env.names.dead_letter_queue))
     path = tmp_path / "dead.jsonl"
@@ -78,7 +78,7 @@ async def test_masked_export_holds_no_password_and_cannot_be_imported(
     env: DlqEnv, tmp_path: Path
 ) -> None:
     await env.dead_letter()
-    await env.dead_letter(body=NOT_UTF8, message_id="broken-2", reason="invalid_json")
+    await env.dead_letter(body=NOT_UTF8, message_id="broken-2", reason="not_json")
     path = tmp_path / "shared.jsonl"
     async with env.open() as broker:
         assert await operations.export(broker, Filter(), path, mask=True) == 2
@@ -126,7 +126,7 @@ async def test_purge_takes_filters_and_a_refusal_removes_nothing(env: DlqEnv) ->
     async with env.open() as broker:
         assert await operations.purge(broker, Filter(), confirm=no) is None
         await env.wait_depth(env.names.dead_letter_queue, 2)
-        flt = Filter(reasons=frozenset({"invalid_field"}))
+        flt = Filter(reasons=frozenset({"schema_violation"}))
         assert await operations.purge(broker, flt, confirm=yes) == 1
         assert await operations.purge(broker, flt, confirm=yes) == 0
     await env.wait_depth(env.names.dead_letter_queue, 1)
