@@ -73,3 +73,15 @@ async def test_undecodable_events_are_shown_marked_and_passwords_never(
     text = console.export_text()
     assert "hunter2" not in text
     assert text.count(WARNING_MARK) == 4
+
+
+async def test_stopping_early_leaves_nothing_open(log_broker: Broker) -> None:
+    for n in range(5):
+        await publish_event(log_broker, b'{"n": %d}' % n)
+    reader = StreamReader(connection=log_broker.connection, queue=log_of(log_broker))
+    async with reader:
+        async for record in reader:
+            assert record.offset == 0
+            break
+    await reader.aclose()  # closing twice is safe
+    assert await read_all(log_broker, start=4) == (await read_all(log_broker))[4:]

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -138,6 +138,7 @@ class StreamReader:
         self.tail: int | None = None
         #: set once the consumer is attached: from then on nothing written is missed
         self.attached = asyncio.Event()
+        self._iterator: AsyncGenerator[StreamRecord, None] | None = None
 
     async def __aenter__(self) -> StreamReader:
         channel = await self._open()
@@ -157,7 +158,10 @@ class StreamReader:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every channel the reader opened; closing twice is safe."""
+        """Finish the iteration and close every channel the reader opened; safe twice."""
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None:
+            await iterator.aclose()  # a caller that stopped early (--limit) leaves none open
         channels, self._channels = self._channels, []
         for channel in reversed(channels):
             if not channel.is_closed:
@@ -165,7 +169,10 @@ class StreamReader:
                     await channel.close()
 
     def __aiter__(self) -> AsyncIterator[StreamRecord]:
-        return self._records()
+        if self._iterator is not None:
+            raise RuntimeError("a StreamReader is read once")
+        self._iterator = self._records()
+        return self._iterator
 
     async def _open(self) -> AbstractChannel:
         channel = await self._connection.channel(publisher_confirms=False)
@@ -196,7 +203,7 @@ class StreamReader:
             return True
         return isinstance(self._start, int) and self._start > self.tail
 
-    async def _records(self) -> AsyncIterator[StreamRecord]:
+    async def _records(self) -> AsyncGenerator[StreamRecord, None]:
         if not self._follow:
             self.tail = await self.probe_tail()
             if self._starts_past_tail():
