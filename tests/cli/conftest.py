@@ -89,6 +89,15 @@ def start(name: str, args: list[str], env: dict[str, str], directory: Path) -> S
     return Server(name, popen, stdout, stderr)
 
 
+@dataclass(frozen=True)
+class Call:
+    """One ``sipline`` command line, what to feed its stdin, and extra environment."""
+
+    args: list[str]
+    stdin: str | None = None
+    env: dict[str, str] | None = None
+
+
 @dataclass
 class Stack:
     directory: Path
@@ -99,32 +108,45 @@ class Stack:
     outputs: list[str] = field(default_factory=list)
 
     def sipline(
-        self,
-        *args: str,
-        stdin: str | None = None,
-        env: dict[str, str] | None = None,
-        limit: float = 30.0,
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run one short ``sipline`` command as a user would, and keep its output."""
-        result = subprocess.run(
-            [SIPLINE, *args],
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=base_env(**(env or {})),
-            timeout=limit,
-            check=False,
-        )
-        self.outputs += [result.stdout, result.stderr]
-        return result
+        return self.together(Call(list(args), stdin, env))[0]
+
+    def together(self, *calls: Call, limit: float = 30.0) -> list[subprocess.CompletedProcess[str]]:
+        """Run independent short commands at the same time (each pays Python's start-up)."""
+        started = [
+            (
+                call,
+                subprocess.Popen(
+                    [SIPLINE, *call.args],
+                    stdin=subprocess.PIPE if call.stdin is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=base_env(**(call.env or {})),
+                ),
+            )
+            for call in calls
+        ]
+        results = []
+        for call, popen in started:
+            out, err = popen.communicate(call.stdin, timeout=limit)
+            self.outputs += [out, err]
+            results.append(subprocess.CompletedProcess(popen.args, popen.returncode, out, err))
+        return results
+
+    def send_args(self, *args: str) -> list[str]:
+        return ["send", *args, "--env-file", str(self.env_file), "--prefix", self.prefix]
+
+    def ctl_args(self, *args: str) -> list[str]:
+        return ["sandbox-ctl", *args, "--env-file", str(self.env_file)]
 
     def send(self, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        common = ["--env-file", str(self.env_file), "--prefix", self.prefix]
-        return self.sipline("send", *args, *common, **kw)
+        return self.sipline(*self.send_args(*args), **kw)
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.sipline("sandbox-ctl", *args, "--env-file", str(self.env_file))
+        return self.sipline(*self.ctl_args(*args))
 
 
 def events(result: subprocess.CompletedProcess[str]) -> tuple[str, list[dict[str, Any]]]:

@@ -8,7 +8,7 @@ import stat
 import uuid
 from typing import Any
 
-from tests.cli.conftest import CANARY, CANARY_SERVER, PORTAL, Stack, events
+from tests.cli.conftest import CANARY, CANARY_SERVER, PORTAL, Call, Stack, events
 
 
 def _create(stack: Stack, title: str) -> tuple[str, list[dict[str, Any]]]:
@@ -145,56 +145,59 @@ def test_a_command_file_is_completed_validated_and_published(stack: Stack) -> No
 
 
 def test_invalid_input_exits_2_with_field_errors(stack: Stack) -> None:
-    zero = stack.send("line.reconcile", "--config-id", "0")
+    too_long = "p" * 101
+    line = ("--title", "x", "--server", "s.example.net", "--login", "l")
+    bad_file = stack.directory / "bad.json"
+    bad_file.write_text(json.dumps({"type": "line.create", "portal": "not a domain", "data": {}}))
+    zero, long_password, invalid, unknown, no_password, in_argv = stack.together(
+        Call(stack.send_args("line.reconcile", "--config-id", "0")),
+        Call(stack.send_args("line.create", *line, "--password-env", "PW"), env={"PW": too_long}),
+        Call(stack.send_args("--file", str(bad_file))),
+        Call(stack.send_args("--file", "-"), stdin=json.dumps({"type": "line.explode"})),
+        Call(stack.send_args("line.create", *line)),
+        Call(stack.send_args("line.create", "--password", "secret", *line)),
+    )
     assert zero.returncode == 2
-    assert "data.config_id" in zero.stderr
+    assert "  data.config_id: " in zero.stderr
     assert zero.stdout == ""
 
-    too_long = "p" * 101
-    long_password = stack.send(
-        "line.create",
-        *("--title", "x", "--server", "s.example.net", "--login", "l"),
-        *("--password-env", "PW"),
-        env={"PW": too_long},
-    )
     assert long_password.returncode == 2
     assert "password is longer than 100 characters" in long_password.stderr
     assert too_long not in long_password.stderr
 
-    bad_file = stack.directory / "bad.json"
-    bad_file.write_text(json.dumps({"type": "line.create", "portal": "not a domain", "data": {}}))
-    invalid = stack.send("--file", str(bad_file))
     assert invalid.returncode == 2
     for name in ("portal", "data.title", "data.server", "data.login", "data.password"):
         assert f"  {name}: " in invalid.stderr
 
-    unknown = stack.send("--file", "-", stdin=json.dumps({"type": "line.explode"}))
     assert unknown.returncode == 2
     assert "unknown command type 'line.explode'" in unknown.stderr
 
-    no_password = stack.send(
-        "line.create", *("--title", "x", "--server", "s.example.net", "--login", "l")
-    )
-    assert no_password.returncode == 2
+    assert no_password.returncode == 2, "stdin is not a terminal: no prompt, an error"
     assert "--password-stdin or --password-env" in no_password.stderr
 
-    in_argv = stack.send("line.create", "--password", "secret", "--title", "x")
     assert in_argv.returncode == 2
     assert "No such option" in in_argv.stderr
 
 
-def test_sandbox_ctl_sets_faults_on_both_sides(stack: Stack) -> None:
-    portal = stack.ctl("faults", "--latency", "0", "--html", "0")
+def test_a_wrong_prefix_a_wrong_side_and_faults_from_sandbox_ctl(stack: Stack) -> None:
+    prefix = "no-such-prefix-" + uuid.uuid4().hex
+    wrong_prefix, portal, account, wrong_side, missing = stack.together(
+        Call(["send", "portal.sweep", "--portal", PORTAL, "--prefix", prefix]),
+        Call(stack.ctl_args("faults", "--latency", "0", "--html", "0")),
+        Call(stack.ctl_args("faults", "--on", "voximplant", "--kind", "status", "--times", "1")),
+        Call(stack.ctl_args("faults", "--on", "voximplant", "--error-500", "0.5")),
+        Call(stack.ctl_args("diverge", "999999", "--deactivated")),
+    )
+    assert wrong_prefix.returncode == 1
+    assert "is a worker running with the prefix" in wrong_prefix.stderr
+
     assert portal.returncode == 0, portal.stderr
     assert json.loads(portal.stdout)[PORTAL]["html"] == 0.0
-
-    account = stack.ctl("faults", "--on", "voximplant", "--kind", "status", "--status", "503")
     assert account.returncode == 0, account.stderr
     assert stack.ctl("faults", "--on", "voximplant", "--clear").returncode == 0
 
-    wrong_side = stack.ctl("faults", "--on", "voximplant", "--error-500", "0.5")
     assert wrong_side.returncode == 2
-    missing = stack.ctl("diverge", "999999", "--deactivated")
+    assert "--error-500 do not apply to the voximplant side" in wrong_side.stderr
     assert missing.returncode == 1
     assert "no such registration" in missing.stderr
 
@@ -205,4 +208,3 @@ def test_zz_processes_stop_cleanly_and_never_print_the_password(stack: Stack) ->
     assert stack.sandbox.stop() == 0
     for text in [stack.worker.output(), stack.sandbox.output(), *stack.outputs]:
         assert CANARY not in text
-    assert "line.create" in stack.worker.output()

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from contracts.envelope import PORTAL_PATTERN
 from worker.cli.common import fail
 from worker.cli.sandbox_ctl import sandbox_ctl
 from worker.cli.sandbox_summary import Layout, summary
@@ -48,6 +47,8 @@ def _bucket(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 
 def _domains(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> Any:
+    from contracts.envelope import PORTAL_PATTERN
+
     domains = [d.strip().lower() for d in value] or [DEFAULT_PORTAL]
     for domain in domains:
         if not re.fullmatch(PORTAL_PATTERN, domain):
@@ -154,6 +155,8 @@ async def serve(sandbox: Sandbox, layout: Layout) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    # A file left by an earlier run names ports and codes that are gone: never serve it.
+    layout.env_file.unlink(missing_ok=True)
     try:
         await start(sandbox, layout)
         write_private(layout.env_file, sandbox.dotenv())
