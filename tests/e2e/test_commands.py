@@ -91,3 +91,19 @@ async def test_unknown_portal_is_rejected(stack: Stack) -> None:
     cid = await stack.send("line.reconcile", {"config_id": 1}, portal="nowhere.example.com")
     rejected = (await stack.outcome(cid, "command.rejected"))[0]["data"]
     assert rejected["reason"] == "unknown_portal"
+
+
+async def test_commands_for_one_line_apply_in_arrival_order(stack: Stack) -> None:
+    created = await stack.create("order")
+    await stack.outcome(created["command_id"], "line.reconciled")
+    config_id = created["config_id"]
+    ids = [
+        await stack.send("line.update", {"config_id": config_id, "title": f"order-{n}"})
+        for n in range(8)
+    ]
+    for cid in ids:
+        await stack.outcome(cid, "line.updated")
+    updated = [e for e in stack.broker.events.bodies() if e["type"] == "line.updated"]
+    assert [e["causationid"] for e in updated] == ids
+    line = stack.sandbox.portal().lines.lines[config_id]
+    assert line.title == "order-7"
