@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.amqp_helpers import command, wait_for
 from tests.runtime.conftest import RunWorker
@@ -17,6 +18,18 @@ CANARY = "CANARY-secret-9d2f"
 class UnknownPortal:
     async def __call__(self, command: object, context: CommandContext) -> Outcome:
         raise BadInput("no portal named nowhere.example", reason="unknown_portal")
+
+
+def _with_body_id(kwargs: dict[str, Any], message_id: str) -> dict[str, Any]:
+    """Give a JSON body the same id as the AMQP message (the rejection names the body's)."""
+    try:
+        body = json.loads(kwargs["body"])
+    except ValueError:
+        return kwargs
+    if isinstance(body, dict) and "id" in body:
+        body["id"] = message_id
+        return {**kwargs, "body": json.dumps(body).encode()}
+    return kwargs
 
 
 def _valid(n: int) -> dict[str, object]:
@@ -82,7 +95,7 @@ async def test_each_bad_input_is_dead_lettered_and_the_queue_keeps_flowing(
         ]
         for n, (_, kwargs) in enumerate(bad):
             await b.publish(_valid(n + 10))
-            await b.publish_raw(message_id=f"bad-{n}", **kwargs)  # type: ignore[arg-type]
+            await b.publish_raw(message_id=f"bad-{n}", **_with_body_id(kwargs, f"bad-{n}"))
         await b.publish(_valid(99))
 
         await wait_for(lambda: len(b.dead.messages) == len(bad), what="dead letters")
@@ -115,3 +128,15 @@ async def test_each_bad_input_is_dead_lettered_and_the_queue_keeps_flowing(
         ]
         assert not any(CANARY.encode() in blob for blob in everything)
         assert await b.queue_depth(b.spec.names.commands_queue) == 0
+
+
+async def test_a_rejection_names_the_body_id_even_without_a_message_id(
+    run_worker: RunWorker,
+) -> None:
+    async with run_worker({"line.reconcile": ScriptedHandler()}) as (_, b):
+        body = command("line.create", {"title": "t"}, id_="publisher-id-1")
+        await b.publish_raw(json.dumps(body).encode(), routing_key="line.create")
+        await wait_for(lambda: len(b.events.of_type("command.rejected")) == 1, what="rejection")
+        event = b.events.of_type("command.rejected")[0]
+        assert event["causationid"] == "publisher-id-1"
+        assert event["data"]["command_type"] == "line.create"

@@ -8,6 +8,7 @@ the queue (or, if the channel is gone, the broker returns it), never dropped.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import time
@@ -217,17 +218,19 @@ class Processor:
         command: Command | None = None,
     ) -> None:
         await self._dead_letter(message, error, hdrs, attempt, error.reason)
-        portal = command.portal if command else _safe_portal(message)
-        message_id = command.id if command else _safe_id(message.message_id)
+        if command is not None:
+            facts = _RawFacts(
+                command.id, command.MESSAGE_TYPE, command.correlationid, command.portal, None
+            )
+        else:
+            facts = _raw_facts(message)
         await self._emit(
             events.rejected(
                 error,
-                message_id=message_id,
-                correlation=(
-                    command.correlationid if command else _safe_id(message.correlation_id)
-                ),
-                portal=portal,
-                command_type=command.MESSAGE_TYPE if command else _safe_id(message.routing_key),
+                message_id=facts.command_id,
+                correlation=facts.correlation,
+                portal=facts.portal,
+                command_type=facts.command_type,
             )
         )
         await message.ack()
@@ -271,35 +274,46 @@ class Processor:
         )
 
 
-def _safe_id(value: str | None) -> str | None:
-    if not value:
+def _safe_id(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
         return None
     return value[:128] if value.isprintable() else None
 
 
-def _safe_portal(message: AbstractIncomingMessage) -> str | None:
-    """The portal named in a rejected body, when it can be read and looks like a domain."""
-    try:
-        import json
+@dataclass(frozen=True, slots=True)
+class _RawFacts:
+    """What can be read safely from a delivery that never became a command: printable ids,
+    a domain-shaped portal, an integer config id; never a data value."""
 
+    command_id: str | None
+    command_type: str | None
+    correlation: str | None
+    portal: str | None
+    line: int | None
+
+
+def _raw_facts(message: AbstractIncomingMessage) -> _RawFacts:
+    try:
         decoded = json.loads(message.body)
     except (ValueError, RecursionError):
-        return None
-    portal = decoded.get("portal") if isinstance(decoded, dict) else None
-    if isinstance(portal, str) and len(portal) <= 253 and _PORTAL.match(portal):
-        return portal.lower()
-    return None
-
-
-def _peek(message: AbstractIncomingMessage) -> dict[str, Any]:
-    """The body of a delivery that never became a command, as a dict when it is one."""
-    try:
-        import json
-
-        decoded = json.loads(message.body)
-    except (ValueError, RecursionError):
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
+        decoded = None
+    body: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
+    portal = body.get("portal")
+    data = body.get("data")
+    line = data.get("config_id") if isinstance(data, dict) else None
+    return _RawFacts(
+        # the publisher's own id (the body's) first: aiormq invents a message-id when none
+        # was set, and the rejection must name the command the publisher knows
+        command_id=_safe_id(body.get("id")) or _safe_id(message.message_id),
+        command_type=_safe_id(body.get("type")) or _safe_id(message.routing_key),
+        correlation=_safe_id(body.get("correlationid")) or _safe_id(message.correlation_id),
+        portal=(
+            portal.lower()
+            if isinstance(portal, str) and len(portal) <= 253 and _PORTAL.match(portal)
+            else None
+        ),
+        line=line if isinstance(line, int) and not isinstance(line, bool) else None,
+    )
 
 
 def _raw_log_fields(
@@ -309,18 +323,13 @@ def _raw_log_fields(
     attempt: int | None = None,
     error: SiplineError | None = None,
 ) -> dict[str, Any]:
-    """The log fields of a delivery that never became a command: only what reads safely
-    (printable ids, a domain-shaped portal, an integer config id), never a data value."""
-    body = _peek(message)
-    body_id = body.get("id")
-    data = body.get("data")
-    line = data.get("config_id") if isinstance(data, dict) else None
+    """The log fields of a delivery that never became a command (see :class:`_RawFacts`)."""
+    facts = _raw_facts(message)
     fields: dict[str, Any] = {
-        "command_id": _safe_id(message.message_id)
-        or (_safe_id(body_id) if isinstance(body_id, str) else None),
-        "command_type": _safe_id(message.routing_key),
-        "portal": _safe_portal(message),
-        "line": line if isinstance(line, int) and not isinstance(line, bool) else None,
+        "command_id": facts.command_id,
+        "command_type": facts.command_type,
+        "portal": facts.portal,
+        "line": facts.line,
         "outcome": outcome,
         "attempt": attempt if attempt is not None else headers.attempt_of(message.headers or {}),
     }

@@ -178,7 +178,10 @@ async def _healthy(
     if connection.is_closed or channel.is_closed or not connection.connected.is_set():
         return False
     try:
-        underlay = await asyncio.wait_for(channel.get_underlay_channel(), timeout=1.0)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation that
+        # stops the watchdog, which would leave shutdown waiting on it
+        async with asyncio.timeout(1.0):
+            underlay = await channel.get_underlay_channel()
     except (TimeoutError, RuntimeError, aio_pika.exceptions.AMQPError):
         return False
     consumers = getattr(underlay, "consumers", {})
