@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
+from worker.sandbox.lifecycle import Served
 from worker.sandbox.portal import PortalOptions, SandboxPortal
 from worker.sandbox.registrations import AcceptRule, RegistrationStore
 from worker.sandbox.voximplant import SandboxAccount
 
 
-class Sandbox:
+class Sandbox(Served):
     def __init__(
         self,
         *,
@@ -58,18 +58,6 @@ class Sandbox:
         await self.account.stop()
         for portal in self.portals:
             await portal.stop()
-
-    async def __aenter__(self) -> Sandbox:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def portal(self, domain: str | None = None) -> SandboxPortal:
         if domain is None:

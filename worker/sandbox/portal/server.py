@@ -12,11 +12,11 @@ Usable in-process (tests, benchmarks)::
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
 
+from worker.sandbox.lifecycle import Served
 from worker.sandbox.portal.app import MaskedAccessLogger, build_app
 from worker.sandbox.portal.limits import LeakyBucket
 from worker.sandbox.portal.lines import LineBook
@@ -28,7 +28,7 @@ from worker.sandbox.registrations import RegistrationStore
 logger = logging.getLogger(__name__)
 
 
-class SandboxPortal:
+class SandboxPortal(Served):
     """One Bitrix24 portal that behaves as documented, served over loopback HTTP."""
 
     def __init__(
@@ -69,18 +69,6 @@ class SandboxPortal:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> SandboxPortal:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # --- addresses ----------------------------------------------------------------------
     @property

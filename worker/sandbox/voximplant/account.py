@@ -17,11 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from worker.sandbox.lifecycle import Served
 from worker.sandbox.registrations import RegistrationStore
 from worker.sandbox.voximplant.app import Counters, build_app
 from worker.sandbox.voximplant.faults import FaultInjector
@@ -49,7 +49,7 @@ def _dotenv_value(value: str) -> str:
     return f'"{escaped}"'
 
 
-class SandboxAccount:
+class SandboxAccount(Served):
     """One Voximplant account with one service-account key, served over loopback HTTP."""
 
     def __init__(
@@ -139,18 +139,6 @@ class SandboxAccount:
         runner, self._runner, self._api_url = self._runner, None, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> SandboxAccount:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def api_url(self) -> str:
