@@ -16,6 +16,19 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, HeadersType
 from contracts import CONTENT_TYPE, Envelope
 
 APP_ID = "sipline"
+SHORTSTR_BYTES = 255  # AMQP short strings (message-id, correlation-id, type) are ≤ 255 bytes
+
+
+def _property(value: str | None) -> str | None:
+    """``value`` as an AMQP short-string property, or None when it cannot be one.
+
+    The envelope (the body) is the source of truth and keeps the full value; the property
+    only mirrors it. A contract-valid ``correlationid`` of 128 non-ASCII characters is up to
+    512 bytes, which no broker accepts: encoding it would fail every publish of the outcome.
+    """
+    if value is None or len(value.encode("utf-8")) > SHORTSTR_BYTES:
+        return None
+    return value
 
 
 def envelope_message(envelope: Envelope[Any], *, headers: HeadersType | None = None) -> Message:
@@ -24,9 +37,9 @@ def envelope_message(envelope: Envelope[Any], *, headers: HeadersType | None = N
     return Message(
         body=envelope.wire_json(),
         content_type=CONTENT_TYPE,
-        message_id=envelope.id,
-        correlation_id=envelope.correlationid,
-        type=str(getattr(envelope, "type", "")),
+        message_id=_property(envelope.id),
+        correlation_id=_property(envelope.correlationid),
+        type=_property(str(getattr(envelope, "type", ""))),
         timestamp=timestamp,
         delivery_mode=DeliveryMode.PERSISTENT,
         app_id=APP_ID,
