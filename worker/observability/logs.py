@@ -33,8 +33,9 @@ IDENTITY = frozenset({"command_id", "command_type", "portal", "line"})
 
 _CREDENTIAL_FIELDS = r"(?:password|passwd|client_secret|access_token|refresh_token|private_key)"
 
-_PATTERNS = [
-    (re.compile(r"(/rest/\d+/)[^/\s\"']+"), r"\1***"),
+# (pattern, replacement, substrings of the lowered line without which it cannot match)
+_PATTERNS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
+    (re.compile(r"(/rest/\d+/)[^/\s\"']+"), r"\1***", ("/rest/",)),
     # "password": "…" in JSON (also as escaped inside a JSON string) and 'password': '…'
     (
         re.compile(
@@ -43,19 +44,22 @@ _PATTERNS = [
             re.I,
         ),
         r"\1***",
+        ("password", "passwd", "secret", "token", "private_key"),
     ),
     (
         re.compile(
             r"((?:auth|access_token|refresh_token|client_secret|password)=)[^&\s\"']+", re.I
         ),
         r"\1***",
+        ("auth=", "token=", "secret=", "password="),
     ),
-    (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1***"),
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I), r"\1***", ("bearer",)),
     (
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
         "***",
+        ("-----begin",),
     ),
-    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), "***"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"), "***", ("eyj",)),
 ]
 
 
@@ -74,8 +78,11 @@ class Scrubber:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, "***")
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
+        lowered = text.lower()
+        for pattern, replacement, triggers in _PATTERNS:
+            # most lines carry none of the trigger substrings: the regex is skipped then
+            if any(t in lowered for t in triggers):
+                text = pattern.sub(replacement, text)
         return text
 
 

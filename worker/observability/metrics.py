@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -52,6 +52,7 @@ class WorkerState(Protocol):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.commands = Counter(
             "sipline_commands",
@@ -107,6 +108,15 @@ class Metrics:
             "sipline_consuming", "1 while connected to the broker and consuming.", registry=r
         )
 
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, looked up once: ``labels()`` locks and hashes each call,
+        and label sets are few (they are bounded)."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def watch(self, worker: WorkerState) -> None:
         """Read the in-flight count and the consuming state from the worker at scrape time."""
         self.in_flight.set_function(lambda: float(worker.in_flight))
@@ -115,18 +125,18 @@ class Metrics:
     # --- the runtime's MessageObserver -------------------------------------------------
     def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
         kind = _command_type(command_type)
-        self.commands.labels(kind, _bounded(outcome)).inc()
-        self.handler_seconds.labels(kind).observe(seconds)
+        self._child(self.commands, kind, _bounded(outcome)).inc()
+        self._child(self.handler_seconds, kind).observe(seconds)
         if outcome == "retried":
-            self.retries.labels(kind).inc()
+            self._child(self.retries, kind).inc()
 
     def published(self, event_type: str, verdict: str | None) -> None:
-        self.events.labels(_bounded(event_type)).inc()
+        self._child(self.events, _bounded(event_type)).inc()
         if verdict is not None:
-            self.verdicts.labels(_bounded(verdict)).inc()
+            self._child(self.verdicts, _bounded(verdict)).inc()
 
     def dead_lettered(self, reason: str) -> None:
-        self.dead_letters.labels(_bounded(reason)).inc()
+        self._child(self.dead_letters, _bounded(reason)).inc()
 
     # --- the upstream clients' UpstreamMetrics -------------------------------------------
     def upstream_call(
@@ -134,11 +144,11 @@ class Metrics:
     ) -> None:
         method = _bounded(method)
         status_label = str(status) if status is not None and 100 <= status <= 599 else "none"
-        self.upstream.labels(upstream, method, status_label, _bounded(code)).inc()
-        self.upstream_seconds.labels(upstream, method).observe(seconds)
+        self._child(self.upstream, upstream, method, status_label, _bounded(code)).inc()
+        self._child(self.upstream_seconds, upstream, method).observe(seconds)
 
     def limiter_wait(self, upstream: str, portal: str, seconds: float) -> None:
-        self.limiter_waits.labels(upstream, _bounded(portal)).observe(seconds)
+        self._child(self.limiter_waits, upstream, _bounded(portal)).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
