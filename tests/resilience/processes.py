@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -318,13 +319,24 @@ def _private_node_unavailable() -> str | None:
 
 
 @contextlib.contextmanager
-def private_broker(directory: Path) -> Iterator[PrivateBroker | str]:
-    """A started private node, or the reason it cannot start (the caller skips)."""
+def private_broker() -> Iterator[PrivateBroker | str]:
+    """A started private node, or the reason it cannot start (the caller skips).
+
+    Its files live in a fresh directory under /tmp (pytest's own are 0700, and the server
+    runs as the ``rabbitmq`` user), removed afterwards.
+    """
     reason = _private_node_unavailable()
     if reason is not None:
         yield reason
         return
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="sipline-rabbit-"))
+    try:
+        yield from _node(directory)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _node(directory: Path) -> Iterator[PrivateBroker | str]:
     for sub in ("mnesia", "log"):
         (directory / sub).mkdir(exist_ok=True)
     port, dist = free_port(), free_port()
