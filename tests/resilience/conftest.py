@@ -33,11 +33,20 @@ from worker.settings import Settings
 PORTAL = "resilience.bitrix24.test"
 SIP_SERVER = "sip.resilience.test"
 FIGURES: dict[str, dict[str, Any]] = {}
+SCANS: list[Scan] = []
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not FIGURES:
         return
+    if SCANS:
+        FIGURES["secrets scan, whole run"] = {
+            "scenarios": len(SCANS),
+            "log lines": sum(s.log_lines for s in SCANS),
+            "events": sum(s.events for s in SCANS),
+            "dead letters": sum(s.dead_letters for s in SCANS),
+            "leaks": sum(len(s.leaks) for s in SCANS),
+        }
     terminalreporter.section("resilience figures")
     for name, values in FIGURES.items():
         terminalreporter.write_line(f"{name}: {json.dumps(values, sort_keys=False)}")
@@ -111,11 +120,13 @@ class Run:
     values: dict[str, Any]
 
     def scan(self) -> Scan:
-        return scan(
+        result = scan(
             logs=self.worker.log_files,
             ledger=self.tap.ledger,
             credentials=self.sandbox.credentials,
         )
+        SCANS.append(result)
+        return result
 
 
 @pytest.fixture
