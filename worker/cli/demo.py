@@ -195,10 +195,10 @@ def demo(env_file: Path | None, keep_logs: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="sipline-demo-") as directory:
         try:
             tour = asyncio.run(_tour(settings.amqp_url.get_secret_value(), prefix, Path(directory)))
+        except TimeoutError:  # before OSError: TimeoutError is one
+            fail("a step of the tour got no outcome in time", code=1)
         except OSError as exc:
             fail(f"cannot reach RabbitMQ ({exc.strerror or exc}); is it running?", code=1)
-        except TimeoutError:
-            fail("a step of the tour got no outcome in time", code=1)
     console.print()
     console.print(_summary(tour))
     counts = Counter(e.get("type") for e in tour.events)

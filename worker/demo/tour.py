@@ -86,9 +86,11 @@ class Tour:
 
     async def _publish(self, step: Step) -> str:
         if step.raw is not None:
+            # the rejection names the id in the body, as it would for any publisher
             command_id = f"demo-{uuid.uuid4().hex[:8]}"
+            raw = step.raw.replace(b"{id}", command_id.encode())
             message = aio_pika.Message(
-                step.raw,
+                raw,
                 content_type="application/cloudevents+json",
                 message_id=command_id,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
@@ -173,7 +175,7 @@ def script() -> list[Step]:
             raw=json.dumps(
                 {
                     "specversion": "1.0",
-                    "id": "demo-malformed",
+                    "id": "{id}",
                     "type": "line.create",
                     "source": "urn:sipline:demo",
                     "portal": PORTAL,
