@@ -107,3 +107,18 @@ async def test_commands_for_one_line_apply_in_arrival_order(stack: Stack) -> Non
     assert [e["causationid"] for e in updated] == ids
     line = stack.sandbox.portal().lines.lines[config_id]
     assert line.title == "order-7"
+
+
+async def test_line_reconciled_has_the_same_id_on_a_first_pass_or_a_recheck(stack: Stack) -> None:
+    """A redelivered create may settle on another pass than the first delivery did: its
+    line.reconciled must keep one id either way, so consumers can drop the duplicate."""
+    from worker.runtime.events import event_id
+
+    slow = await stack.create("settles-later")
+    stack.sandbox.store.wait_seconds = stack.sandbox.store.progress_seconds = 0.0
+    fast = await stack.create("settles-at-once")
+    for created, passes in ((slow, "later"), (fast, "first")):
+        event = (await stack.outcome(created["command_id"], "line.reconciled"))[0]
+        assert (event["data"]["attempts"] == 1) is (passes == "first")
+        subject = f"lines/{created['config_id']}"
+        assert event["id"] == event_id(created["command_id"], "line.reconciled", subject, 0)

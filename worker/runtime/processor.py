@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -153,10 +154,16 @@ class Processor:
         self._observer.published(event.MESSAGE_TYPE, None if verdict is None else str(verdict))
 
     async def _publish_outcome(self, command: Command, result: Outcome) -> None:
-        for index, draft in enumerate(result.events):
+        # Events are numbered per (type, subject), not by position: a line.reconciled is the
+        # first of its kind for its line whether it came on the first pass or on a re-check,
+        # so a redelivery reproduces it under the same id.
+        seen: Counter[tuple[type, str | None]] = Counter()
+        for draft in result.events:
+            key = (type(draft.data), draft.subject)
             await self._emit(
-                events.for_command(command, draft.data, subject=draft.subject, index=index)
+                events.for_command(command, draft.data, subject=draft.subject, index=seen[key])
             )
+            seen[key] += 1
         for follow in result.follow_ups:
             tier = self._topology.tier_for(follow.delay)
             msg = envelope_message(

@@ -76,7 +76,8 @@ class Worker:
 
     async def run(self) -> None:
         connection = await aio_pika.connect_robust(
-            self._config.amqp_url, client_properties={"connection_name": "sipline-worker"}
+            self._config.amqp_url,
+            client_properties={"connection_name": f"sipline-worker {self._topology.names.prefix}"},
         )
         try:
             await self._run(connection)
@@ -99,7 +100,9 @@ class Worker:
 
         consume_channel = await connection.channel(publisher_confirms=False)
         await consume_channel.set_qos(prefetch_count=self._config.prefetch)
-        queue = await consume_channel.get_queue(declared.commands_queue.name, ensure=False)
+        # a passive declare on the robust channel: the channel remembers the queue and, after
+        # a reconnect, declares it and consumes from it again
+        queue = await consume_channel.get_queue(declared.commands_queue.name)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
