@@ -38,9 +38,9 @@ test-slow: setup
 	scripts/ensure-rabbitmq
 	$(BIN)/pytest -m slow
 
-bench: setup
+bench: setup  ## make bench NAMES="sweep_requests worker_cost"
 	scripts/ensure-rabbitmq
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(NAMES)
 
 schema: setup
 	$(BIN)/sipline schema

@@ -1,0 +1,34 @@
+"""``python -m benchmarks [NAME ...]``: list the benchmarks, or run the ones named."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+BENCHMARKS = {
+    "runtime_throughput": "consume → no-op → confirmed publish → ack, against a bare aio-pika loop",
+    "bitrix24_bucket": "500 calls against the portal's leaky bucket: no QUERY_LIMIT_EXCEEDED",
+    "voximplant_token": "GetSipRegistrations with a cached JWT against a JWT per request",
+    "sweep_requests": "a 1,000-line portal sweep: requests made against one call per line",
+    "create_latency": "line.create end to end at 0 and 50 ms upstream latency, prefetch 1 and 64",
+    "worker_cost": "the worker's CPU per command and its memory over 100,000 commands",
+}
+
+
+def main() -> None:
+    names = sys.argv[1:]
+    if not names:
+        print("benchmarks (run one with: python -m benchmarks NAME, or python -m benchmarks.NAME):")
+        for name, what in BENCHMARKS.items():
+            print(f"  {name:<20} {what}")
+        print("figures and interpretation: docs/performance.md")
+        return
+    for name in names:
+        if name not in BENCHMARKS:
+            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+        sys.argv = [f"benchmarks.{name}"]
+        runpy.run_module(f"benchmarks.{name}", run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
