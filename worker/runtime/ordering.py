@@ -9,29 +9,52 @@ waits for them, so memory stays flat however many lines pass through.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+
+
+class _Holding:
+    """``async with locks.hold(key)``: a plain class, cheaper per command than a generator."""
+
+    __slots__ = ("_key", "_lock", "_owner")
+
+    def __init__(self, owner: KeyedLocks, key: str) -> None:
+        self._owner = owner
+        self._key = key
+        self._lock: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> None:
+        locks = self._owner._locks
+        lock, users = locks.get(self._key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        locks[self._key] = (lock, users + 1)
+        self._lock = lock
+        try:
+            await lock.acquire()
+        except BaseException:
+            self._release_use()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._lock is not None
+        self._lock.release()
+        self._release_use()
+
+    def _release_use(self) -> None:
+        locks = self._owner._locks
+        lock, users = locks[self._key]
+        if users <= 1:
+            del locks[self._key]
+        else:
+            locks[self._key] = (lock, users - 1)
 
 
 class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            current_lock, current_users = self._locks[key]
-            if current_users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (current_lock, current_users - 1)
+    def hold(self, key: str) -> _Holding:
+        """Hold ``key``'s lock for the ``async with`` block; waiters are served in order."""
+        return _Holding(self, key)
 
     def __len__(self) -> int:
         return len(self._locks)

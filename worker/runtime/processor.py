@@ -122,10 +122,11 @@ class Processor:
                 return await self._fail(message, command, self._policy.decide(exc, attempt), hdrs)
             await self._publish_outcome(command, result)
         await message.ack()
-        log.info(
-            "command done",
-            extra=_log_fields(command, outcome="ok", attempt=attempt, events=result.events),
-        )
+        if log.isEnabledFor(logging.INFO):  # the fields cost more than the check
+            log.info(
+                "command done",
+                extra=_log_fields(command, outcome="ok", attempt=attempt, events=result.events),
+            )
         return "ok"
 
     async def _dispatch(
