@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,8 +117,23 @@ async def broker(prefix: str, spec: TopologySpec) -> AsyncIterator[Broker]:
     try:
         yield Broker(connection, channel, spec, events, dead)
     finally:
-        cleanup = await connection.channel()
-        await delete_all(cleanup, spec)
+        await connection.close()
+        await remove_topology(AMQP_URL, spec)
+
+
+async def remove_topology(url: str, spec: TopologySpec, *, queues: Sequence[str] = ()) -> None:
+    """Delete a test's topology over a plain connection.
+
+    Close the test's robust connection first: a robust channel whose consumer is cancelled by
+    a queue deletion reconnects and declares its queues again, leaving them behind.
+    """
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue)
+        await delete_all(channel, spec)
+    finally:
         await connection.close()
 
 

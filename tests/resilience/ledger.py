@@ -21,7 +21,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from worker.adapters.amqp.topology import TopologySpec, declare, delete_all
+from tests.amqp_helpers import remove_topology
+from worker.adapters.amqp.topology import TopologySpec, declare
 
 TERMINAL = frozenset(
     {"line.reconciled", "line.deleted", "portal.swept", "command.failed", "command.rejected"}
@@ -243,8 +244,6 @@ async def tap(amqp_url: str, spec: TopologySpec) -> AsyncIterator[Tap]:
         await dlq.consume(ledger.on_dead)
         yield Tap(connection=connection, channel=channel, spec=spec, ledger=ledger)
     finally:
-        with contextlib.suppress(Exception):
-            cleanup = await connection.channel()
-            await cleanup.queue_delete(f"{spec.names.prefix}.tap")
-            await delete_all(cleanup, spec)
         await connection.close()
+        with contextlib.suppress(Exception):
+            await remove_topology(amqp_url, spec, queues=[f"{spec.names.prefix}.tap"])

@@ -173,9 +173,11 @@ async def _tour(amqp_url: str, prefix: str, directory: Path) -> Tour:
                     app.worker.stop()
                     await asyncio.wait_for(runner, timeout=30)
         finally:
-            cleanup = await connection.channel()
-            await delete_all(cleanup, spec)
+            # a robust connection would re-declare what it consumed from: close it first
             await connection.close()
+            cleaner = await aio_pika.connect(amqp_url)
+            async with cleaner:
+                await delete_all(await cleaner.channel(), spec)
     return tour
 
 
