@@ -9,7 +9,6 @@ never sleeps while holding a delivery, and signals failure by raising a classifi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 
 from contracts import Command, Data
@@ -43,7 +42,6 @@ class CommandContext:
     """What the runtime knows about a delivery besides the command itself."""
 
     attempt: int
-    received_at: datetime
     redelivered: bool
     headers: dict[str, Any]
 

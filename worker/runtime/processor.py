@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aio_pika.abc import AbstractIncomingMessage
@@ -119,7 +118,9 @@ class Processor:
             try:
                 result = await self._dispatch(command, message, hdrs, attempt)
             except Exception as exc:
-                return await self._fail(message, command, self._policy.decide(exc, attempt), hdrs)
+                return await self._fail(
+                    message, command, self._policy.decide(exc, attempt), hdrs, attempt
+                )
             await self._publish_outcome(command, result)
         await message.ack()
         if log.isEnabledFor(logging.INFO):  # the fields cost more than the check
@@ -143,7 +144,6 @@ class Processor:
             )
         context = CommandContext(
             attempt=attempt,
-            received_at=datetime.now(UTC),
             redelivered=bool(message.redelivered),
             headers=hdrs,
         )
@@ -178,8 +178,8 @@ class Processor:
         command: Command,
         decision: Decision,
         hdrs: dict[str, Any],
+        attempt: int,
     ) -> str:
-        attempt = headers.attempt_of(hdrs)
         error = decision.error
         if decision.action is Action.REJECT:
             assert isinstance(error, BadInput)

@@ -92,7 +92,6 @@ class Worker:
         declared = await declare(publish_channel, self._topology)
         publisher = Publisher(
             events=declared.events_exchange,
-            commands=declared.commands_exchange,
             delay=declared.delay_exchange,
             dead_letters=declared.dead_letter_exchange,
         )

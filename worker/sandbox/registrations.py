@@ -81,7 +81,6 @@ class Registration:
     password: str
     started_at: float
     outcome: Outcome
-    changed_at: float
     divergence: Divergence = field(default_factory=Divergence)
     removed: bool = False
 
@@ -142,7 +141,6 @@ class RegistrationStore:
             login=login,
             password=password,
             started_at=now,
-            changed_at=now,
             outcome=decide(self.rules, server, login, password),
         )
         self._items[reg.reg_id] = reg
@@ -152,7 +150,7 @@ class RegistrationStore:
         reg = self._items[reg_id]
         now = self.clock()
         reg.server, reg.login, reg.password = server, login, password
-        reg.started_at = reg.changed_at = now
+        reg.started_at = now
         reg.outcome = decide(self.rules, server, login, password)
         reg.divergence = Divergence()
 

@@ -73,13 +73,11 @@ class Publisher:
         self,
         *,
         events: AbstractExchange,
-        commands: AbstractExchange,
         delay: AbstractExchange,
         dead_letters: AbstractExchange,
         timeout: float = 30.0,
     ) -> None:
         self._events = events
-        self._commands = commands
         self._delay = delay
         self._dead_letters = dead_letters
         self._timeout = timeout
@@ -88,14 +86,6 @@ class Publisher:
         await self._events.publish(
             envelope_message(event),
             routing_key=event_type(event),
-            mandatory=True,
-            timeout=self._timeout,
-        )
-
-    async def command(self, command: Envelope[Any], *, headers: HeadersType | None = None) -> None:
-        await self._commands.publish(
-            envelope_message(command, headers=headers),
-            routing_key=event_type(command),
             mandatory=True,
             timeout=self._timeout,
         )
