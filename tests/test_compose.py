@@ -1,17 +1,22 @@
-"""compose.yaml and the Dockerfile: parse, name the right services, and fit the settings.
+"""compose.yaml and the Dockerfile: valid Compose, the right services, and fit the settings.
 
-Docker's engine cannot run here; when the ``docker compose`` plugin is installed its offline
+compose.yaml is validated against the Compose Specification's published JSON Schema, vendored
+in ``tests/compose_spec/`` (its README names the source and version), so the check runs
+everywhere the suite does. When the ``docker compose`` plugin is installed its offline
 ``config`` check runs too, otherwise that one test is skipped.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -21,6 +26,47 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
+COMPOSE_SCHEMA: dict[str, Any] = json.loads(
+    (ROOT / "tests" / "compose_spec" / "compose-spec.json").read_text()
+)
+
+
+def _compose_errors(document: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft7Validator(COMPOSE_SCHEMA)
+    return [
+        f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
+        for error in validator.iter_errors(document)
+    ]
+
+
+def test_the_vendored_schema_is_itself_a_valid_draft_7_schema() -> None:
+    jsonschema.Draft7Validator.check_schema(COMPOSE_SCHEMA)
+    assert COMPOSE_SCHEMA["title"] == "Compose Specification"
+
+
+def test_compose_yaml_follows_the_compose_specification() -> None:
+    assert _compose_errors(COMPOSE) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("services", "worker", "stop_grace_period"), ["40s"]),
+        (("services", "worker", "restart_policy"), "on-failure"),
+        (("services", "rabbitmq", "healthcheck", "retry"), 24),
+        (("services", "worker", "depends_on", "rabbitmq", "condition"), "healthy"),
+        (("volumes", "shared", "driver_opts"), "local"),
+    ],
+)
+def test_the_schema_check_catches_a_mistake(path: tuple[str, ...], value: object) -> None:
+    broken = copy.deepcopy(COMPOSE)
+    parent = broken
+    for key in path[:-1]:
+        if parent.get(key) is None:  # `shared:` with no body is null in YAML
+            parent[key] = {}
+        parent = parent[key]
+    parent[path[-1]] = value
+    assert _compose_errors(broken), f"a compose file with {'.'.join(path)}={value!r} passed"
 
 
 def _published(service: dict[str, Any]) -> set[str]:
