@@ -17,6 +17,7 @@ from contracts.commands import (
     LineUpdateData,
     PortalSweep,
     PortalSweepData,
+    UpdatableField,
 )
 from contracts.envelope import CONTENT_TYPE, DATA_CONTENT_TYPE, Data, Envelope, dataschema_uri
 from contracts.events import (
@@ -40,12 +41,13 @@ from contracts.events import (
     LineUpdatedData,
     PortalSwept,
     PortalSweptData,
+    RejectReason,
     Verdict,
     VoximplantSide,
     event_for,
 )
 
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"
 
 __all__ = [
     "COMMANDS",
@@ -85,6 +87,8 @@ __all__ = [
     "PortalSweepData",
     "PortalSwept",
     "PortalSweptData",
+    "RejectReason",
+    "UpdatableField",
     "Verdict",
     "VoximplantSide",
     "dataschema_uri",

@@ -3,6 +3,11 @@
 Routing key = ``type``. Every command names its portal (the ``portal`` extension attribute).
 A password appears in ``line.create`` and ``line.update`` and nowhere else: it is a
 ``SecretStr`` that prints as ``**********`` and is only revealed in the wire form.
+
+Commands are parsed in pydantic's strict mode: a value must already have its schema's JSON
+type (``"config_id": "7"``, ``7.0`` or ``true`` is refused, not coerced into 7 or 1). Parse
+the wire bytes with ``model_validate_json``: strict JSON still reads an RFC 3339 string as
+the ``time``, while strict Python validation of a ``json.loads`` dict would not.
 """
 
 from __future__ import annotations
@@ -10,11 +15,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    ConfigDict,
     Field,
     FieldSerializationInfo,
     SecretStr,
     StringConstraints,
     field_serializer,
+    field_validator,
     model_validator,
 )
 
@@ -38,20 +45,46 @@ Login = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     Field(description="SIP login (user name).", examples=["100200"]),
 ]
+MAX_PASSWORD = 100
+
 Password = Annotated[
     SecretStr,
     Field(
+        json_schema_extra={"maxLength": MAX_PASSWORD},  # checked by _check_password
         description="SIP password (at most 100 characters). Never echoed in events or logs.",
         examples=["EXAMPLE-not-a-real-password"],
     ),
 ]
 ConfigId = Annotated[
     int,
-    Field(gt=0, description="The line's CONFIG_ID in Bitrix24.", examples=[42]),
+    Field(
+        gt=0,
+        description=(
+            "The line's CONFIG_ID in Bitrix24: a JSON integer written without a fraction "
+            '(42; not 42.0, "42" or true).'
+        ),
+        examples=[42],
+    ),
 ]
 
+STRICT = ConfigDict(strict=True, hide_input_in_errors=True)
+"""Commands are strict (no coercion) and never quote an input value (it may be a password)."""
 
-class _PasswordData(Data):
+
+class CommandData(Data):
+    """Base of every command's ``data``: strict, unknown fields refused."""
+
+    model_config = STRICT
+
+
+class _PasswordData(CommandData):
+    @field_validator("password", check_fields=False)
+    @classmethod
+    def _check_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) > MAX_PASSWORD:
+            raise ValueError(f"password is longer than {MAX_PASSWORD} characters")
+        return value
+
     @field_serializer("password", check_fields=False)
     def _password(self, value: SecretStr | None, info: FieldSerializationInfo) -> str | None:
         return None if value is None else reveal_secret(value, info.context)
@@ -69,15 +102,22 @@ class LineCreateData(_PasswordData):
         description="cloud: Voximplant registers the line; office: the PBX registers itself.",
     )
 
-    @model_validator(mode="after")
-    def _password_length(self) -> LineCreateData:
-        if len(self.password.get_secret_value()) > 100:
-            raise ValueError("password is longer than 100 characters")
-        return self
+
+UpdatableField = Literal["title", "server", "login", "password"]
+_UPDATABLE: tuple[UpdatableField, ...] = ("title", "server", "login", "password")
 
 
 class LineUpdateData(_PasswordData):
     """Change one or more settings of an existing line."""
+
+    model_config = STRICT | ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [name], "properties": {name: {"type": "string"}}}
+                for name in _UPDATABLE
+            ]
+        }
+    )
 
     config_id: ConfigId
     title: Title | None = Field(default=None, description="New title; omit to keep it.")
@@ -89,29 +129,29 @@ class LineUpdateData(_PasswordData):
 
     @model_validator(mode="after")
     def _at_least_one(self) -> LineUpdateData:
-        if all(getattr(self, name) is None for name in ("title", "server", "login", "password")):
+        if all(getattr(self, name) is None for name in _UPDATABLE):
             raise ValueError("at least one of title, server, login, password is required")
-        if self.password is not None and len(self.password.get_secret_value()) > 100:
-            raise ValueError("password is longer than 100 characters")
         return self
 
-    def changed_fields(self) -> list[str]:
+    def changed_fields(self) -> list[UpdatableField]:
         """Names of the fields this update sets, in contract order."""
-        return [n for n in ("title", "server", "login", "password") if getattr(self, n) is not None]
+        return [n for n in _UPDATABLE if getattr(self, n) is not None]
 
 
-class LineRefData(Data):
+class LineRefData(CommandData):
     """Names one existing line."""
 
     config_id: ConfigId
 
 
-class PortalSweepData(Data):
+class PortalSweepData(CommandData):
     """No parameters: every line of the portal is reconciled."""
 
 
 class Command(Envelope[Any]):
-    """Base of every command: the portal is required."""
+    """Base of every command: the portal is required; parsed strictly (see the module)."""
+
+    model_config = Envelope.model_config | STRICT
 
     portal: Portal
 

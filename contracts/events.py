@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, NonNegativeInt
 
-from contracts.commands import ConfigId, Login, Server, Title
+from contracts.commands import ConfigId, Login, Server, Title, UpdatableField
 from contracts.envelope import Data, Envelope, Portal
 
 
@@ -57,7 +57,7 @@ class LineUpdatedData(Data):
     """The line's settings were changed."""
 
     config_id: ConfigId
-    changed_fields: list[Literal["title", "server", "login", "password"]] = Field(
+    changed_fields: list[UpdatableField] = Field(
         description="Names of the fields the update set (the password's value is never sent)."
     )
     reregistration: bool = Field(
@@ -167,20 +167,28 @@ class FieldError(Data):
     problem: str = Field(description="What was wrong with it (never its value).")
 
 
+RejectReason = Literal[
+    "not_json",
+    "invalid_encoding",
+    "wrong_content_type",
+    "body_too_large",
+    "unknown_type",
+    "schema_violation",
+    "unknown_portal",
+    "unsupported_version",
+    "invalid_input",
+    "nothing_to_update",
+]
+"""Why a message was refused unprocessed (``command.rejected``'s ``reason``).
+
+The worker raises ``BadInput`` with one of these; new reasons are added at the end, never
+renamed or removed (consumers switch on them)."""
+
+
 class CommandRejectedData(Data):
     """A message could not be accepted as a command; it was dead-lettered unprocessed."""
 
-    reason: Literal[
-        "not_json",
-        "invalid_encoding",
-        "wrong_content_type",
-        "body_too_large",
-        "unknown_type",
-        "schema_violation",
-        "unknown_portal",
-        "unsupported_version",
-        "invalid_input",
-    ] = Field(description="Why the message could not be accepted.")
+    reason: RejectReason = Field(description="Why the message could not be accepted.")
     message: str = Field(description="What was wrong, for a human (never a field's value).")
     command_type: str | None = Field(default=None, description="The type it claimed, if any.")
     errors: list[FieldError] = Field(

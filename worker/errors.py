@@ -20,7 +20,9 @@ must never contain secrets: callers build them from codes, method names and mask
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from contracts import RejectReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ class BadInput(SiplineError):
         self,
         message: str,
         *,
-        reason: str,
+        reason: RejectReason,
         problems: list[FieldProblem] | None = None,
         code: str | None = None,
     ) -> None:
@@ -111,24 +113,3 @@ class AuthorizationError(PermanentError):
     """Credentials, scopes or rights are wrong; an operator must act."""
 
     code = "AUTHORIZATION_ERROR"
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorSummary:
-    """What an event or a dead-letter header may say about an error (never a secret)."""
-
-    code: str
-    message: str
-    retryable: bool
-    problems: list[FieldProblem] = field(default_factory=list)
-
-
-def summarize(error: SiplineError) -> ErrorSummary:
-    """Reduce an error to the fields the contract carries."""
-    problems = error.problems if isinstance(error, BadInput) else []
-    return ErrorSummary(
-        code=error.code,
-        message=error.message,
-        retryable=isinstance(error, TransientError),
-        problems=problems,
-    )

@@ -16,7 +16,7 @@ async def _settled(client: Bitrix24Client, reg_id: int) -> SipStatus:
 
     async def check() -> bool:
         found.append(await client.sip_status(reg_id))
-        return found[-1].settled
+        return found[-1].status_result in ("success", "error")
 
     await eventually(check)
     return found[-1]

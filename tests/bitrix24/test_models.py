@@ -46,13 +46,13 @@ def test_status_and_connector() -> None:
     status = SipStatus.model_validate(
         {"REG_ID": "7", "STATUS_RESULT": "SUCCESS", "STATUS_CODE": "200", "ERROR_MESSAGE": None}
     )
-    assert (status.reg_id, status.status_code, status.settled, status.error_message) == (
+    assert (status.reg_id, status.status_code, status.status_result, status.error_message) == (
         7,
         200,
-        True,
+        "success",
         "",
     )
-    assert not SipStatus.model_validate({"REG_ID": 7, "STATUS_RESULT": "wait"}).settled
+    assert SipStatus.model_validate({"REG_ID": 7, "STATUS_RESULT": "WAIT"}).status_result == "wait"
     paid = ConnectorStatus.model_validate(
         {"FREE_MINUTES": "10", "PAID": "Y", "PAID_DATE_END": "2025-01-01T00:00:00+03:00"}
     )

@@ -11,4 +11,3 @@ def test_unknown_status_result_is_kept() -> None:
     )
     assert status.status_result == "registering_soon"
     assert status.status_code is None
-    assert not status.settled

@@ -29,7 +29,6 @@ class ScriptedHandler:
     calls: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     order: list[tuple[int, str]] = field(default_factory=list)
     attempts_seen: list[int] = field(default_factory=list)
-    redelivered: list[bool] = field(default_factory=list)
     running: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     max_concurrent_per_line: int = 0
     max_concurrent: int = 0
@@ -39,7 +38,6 @@ class ScriptedHandler:
         self.calls[config_id] += 1
         self.attempts_seen.append(context.attempt)
         self.order.append((config_id, command.id))
-        self.redelivered.append(context.redelivered)
         self.running[config_id] += 1
         self.max_concurrent_per_line = max(self.max_concurrent_per_line, self.running[config_id])
         self.max_concurrent = max(self.max_concurrent, sum(self.running.values()))

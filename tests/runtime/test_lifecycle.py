@@ -74,7 +74,7 @@ async def test_redelivery_after_a_consumer_dies() -> None:
             worker2.stop()
             await asyncio.wait_for(task, timeout=20)
         assert [e["causationid"] for e in b2.events.bodies()] == ["again"]
-        assert handler.redelivered == [True]
+        assert handler.calls[77] == 1  # the broker's redelivery, handled once
 
 
 async def test_commands_for_one_line_apply_in_arrival_order(run_worker: RunWorker) -> None:

@@ -16,7 +16,7 @@ from worker.adapters.voximplant import (
     TokenCache,
     VoximplantClient,
 )
-from worker.errors import SiplineError, summarize
+from worker.errors import SiplineError
 from worker.sandbox.registrations import RegistrationStore
 from worker.sandbox.voximplant import SandboxAccount
 
@@ -36,7 +36,7 @@ def _secrets(key: rsa.RSAPrivateKey, token: str) -> list[str]:
 def _texts(error: BaseException) -> list[str]:
     texts = [str(error), repr(error), "".join(traceback.format_exception(error))]
     if isinstance(error, SiplineError):
-        texts.append(repr(summarize(error)))
+        texts.append(f"{error.code}: {error.message}")  # what an event or header carries
     return texts
 
 

@@ -114,7 +114,7 @@ def build_command(body: dict[str, Any]) -> Command:
     if model is None:
         fail(f"unknown command type {kind!r}; known: {', '.join(sorted(COMMANDS))}")
     try:
-        return model.model_validate(body)
+        return model.model_validate_json(json.dumps(body))  # commands are strict JSON
     except ValidationError as exc:
         lines = [
             f"  {'.'.join(str(p) for p in err['loc']) or '(command)'}: {err['msg']}"

@@ -27,9 +27,7 @@ from worker.runtime.handler import CommandContext, EventDraft, Outcome
 REREGISTERING_FIELDS = frozenset({"server", "login", "password"})
 
 
-def _outcome(events: list[EventDraft], result: PassResult | None) -> Outcome:
-    if result is None:
-        return Outcome(events=events)
+def _outcome(events: list[EventDraft], result: PassResult) -> Outcome:
     if result.event is not None:
         events = [*events, result.event]
     return Outcome(events=events, follow_ups=[result.follow_up] if result.follow_up else [])
@@ -132,7 +130,7 @@ class UpdateLine:
         rereg = bool(REREGISTERING_FIELDS.intersection(changed))
         updated = LineUpdatedData(
             config_id=data.config_id,
-            changed_fields=changed,  # type: ignore[arg-type]
+            changed_fields=changed,
             reregistration=rereg,
         )
         events = [EventDraft(updated, subject=subject(data.config_id))]

@@ -1,8 +1,9 @@
 """Count the upstream HTTP requests one command causes, however many commands run at once.
 
-A :class:`CallMeter` lives in a context variable for the duration of one handler call; the
-clients' observer hooks (:class:`MeteringObserver`) add to whichever meter is current in
-the calling task, so concurrent commands sharing a client never count each other's calls.
+A counter lives in a context variable for the duration of one handler call; the upstream
+observer (``worker.observability.upstream.UpstreamObserver``) adds to whichever counter is
+current in the calling task, so concurrent commands sharing a client never count each
+other's calls.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def rejected(
     command_type: str | None,
 ) -> Event:
     data = CommandRejectedData(
-        reason=error.reason,  # type: ignore[arg-type]
+        reason=error.reason,
         message=error.message,
         command_type=command_type[:128] if command_type else None,
         errors=[FieldError(field=p.field, problem=p.problem) for p in error.problems[:50]],

@@ -42,7 +42,6 @@ class CommandContext:
     """What the runtime knows about a delivery besides the command itself."""
 
     attempt: int
-    redelivered: bool
     headers: dict[str, Any]
 
 

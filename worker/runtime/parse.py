@@ -129,7 +129,7 @@ def parse_command(body: bytes, content_type: str | None, *, max_bytes: int) -> C
     decoded = check_envelope(body, content_type, max_bytes=max_bytes)
     model = _model_for(decoded)
     try:
-        return model.model_validate(decoded)
+        return model.model_validate_json(body)  # strict: JSON mode reads RFC 3339 times
     except ValidationError as exc:
         problems = _problems(exc)
         fields = ", ".join(p.field for p in problems[:5])

@@ -142,11 +142,7 @@ class Processor:
             raise BadInput(
                 f"this worker has no handler for {command.MESSAGE_TYPE}", reason="unknown_type"
             )
-        context = CommandContext(
-            attempt=attempt,
-            redelivered=bool(message.redelivered),
-            headers=hdrs,
-        )
+        context = CommandContext(attempt=attempt, headers=hdrs)
         return await handler(command, context)
 
     async def _emit(self, event: Event) -> None:

@@ -85,11 +85,6 @@ class SipStatus(BaseModel):
         default="", alias="LAST_UPDATED", description="'YYYY-MM-DD HH:MM:SS', kept as sent."
     )
 
-    @property
-    def settled(self) -> bool:
-        """True once the registrar has answered (success or error)."""
-        return self.status_result in ("success", "error")
-
 
 class ConnectorStatus(BaseModel):
     """The SIP connector's licence (``voximplant.sip.connector.status``)."""

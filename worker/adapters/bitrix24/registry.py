@@ -53,8 +53,3 @@ class Bitrix24Clients:
         """HTTP requests sent so far to a portal (0 if none, or never used)."""
         client = self._clients.get(portal.lower())
         return 0 if client is None else client.requests_made
-
-    @property
-    def portals(self) -> list[str]:
-        """The configured portal domains."""
-        return sorted(self._settings.portals)
