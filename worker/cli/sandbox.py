@@ -2,12 +2,17 @@
 
 It writes a dotenv file (mode 0600) that ``sipline run --env-file`` reads, and prints a
 summary in which the webhook codes are masked: the full URLs are only in that file.
+``--json-file`` also writes :meth:`Sandbox.describe` (settings and admin URLs) for a test
+that runs the sandbox as a process of its own.  ``--portals N`` serves N portals
+(p0001.bitrix24.test …) on one port under ``/p/<domain>/``; ``--one-port`` does the same
+for portals named with ``--portal``.
 ``sipline sandbox-ctl`` (:mod:`worker.cli.sandbox_ctl`) steers it from another shell.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PORTAL = "sandbox.bitrix24.test"
 DEFAULT_STATE_DIR = Path(".sandbox")
 ENV_FILE_NAME = "sandbox.env"
+MAX_SALT = 40  # Voximplant's limit on callback_salt
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names to recognise, not to bind
 
 
@@ -89,6 +95,9 @@ def build_sandbox(
     progress_seconds: float,
     faults: dict[str, float],
     seed: int | None,
+    one_port: bool = False,
+    token_ttl: float = 3600.0,
+    shuffle_unordered_pages: bool = False,
 ) -> Sandbox:
     """The sandbox the options describe (not started)."""
     from worker.sandbox.portal import PortalOptions
@@ -97,7 +106,11 @@ def build_sandbox(
     portals = []
     for domain in domains:
         options = (PortalOptions.enterprise if plan == "enterprise" else PortalOptions)(
-            domain=domain, cloud_pbx_limit=cloud_pbx_limit, seed=seed
+            domain=domain,
+            cloud_pbx_limit=cloud_pbx_limit,
+            seed=seed,
+            access_token_ttl=token_ttl,
+            unordered_pages_shuffle=shuffle_unordered_pages,
         )
         if bucket is not None:
             options.bucket_capacity, options.drain_per_second = bucket
@@ -114,6 +127,7 @@ def build_sandbox(
         host=layout.host,
         advertise_host=advertise,
         auth=auth,
+        one_port=one_port,
     )
     for portal in built.portals:
         portal.set_faults(**faults)
@@ -121,10 +135,16 @@ def build_sandbox(
 
 
 async def start(sandbox: Sandbox, layout: Layout) -> None:
-    """Listen: the first portal on its port, the others on the next ports or any free one."""
+    """Listen: the first portal on its port, the others on the next ports or any free one
+    (all portals on the one port when they share it)."""
+    if sandbox.host is not None:
+        await sandbox.start(
+            portal_ports=[layout.bitrix24_port], account_port=layout.voximplant_port
+        )
+        return
     taken = {layout.voximplant_port} - {0}
     port = layout.bitrix24_port
-    for index, portal in enumerate(sandbox.portals):
+    for index, portal in enumerate(sandbox.portals_on_own_ports()):
         while port and port in taken:
             port += 1
         try:
@@ -160,6 +180,8 @@ async def serve(sandbox: Sandbox, layout: Layout) -> None:
     try:
         await start(sandbox, layout)
         write_private(layout.env_file, sandbox.dotenv())
+        if layout.json_file is not None:
+            write_private(layout.json_file, json.dumps(sandbox.describe(), indent=2) + "\n")
         click.echo(summary(sandbox, layout))
         log.info("sandbox ready; env file %s", layout.env_file)
         await stopping.wait()
@@ -174,6 +196,7 @@ async def serve(sandbox: Sandbox, layout: Layout) -> None:
 def _secrets(sandbox: Sandbox) -> list[str]:
     values = [p.options.webhook_code for p in sandbox.portals]
     values += [p.options.oauth_client_secret for p in sandbox.portals]
+    values += [sandbox.account.api_key, sandbox.account.callback_salt or ""]
     return values + [rule.password for rule in sandbox.store.rules]
 
 
@@ -204,6 +227,18 @@ _share = click.FloatRange(0.0, 1.0)
     help=f"A portal to serve (repeatable; default {DEFAULT_PORTAL}).",
 )
 @click.option(
+    "--portals",
+    "portal_count",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Serve N portals p0001.bitrix24.test … on one port (under /p/DOMAIN/).",
+)
+@click.option(
+    "--one-port",
+    is_flag=True,
+    help="Serve every --portal on one port under /p/DOMAIN/ instead of a port each.",
+)
+@click.option(
     "--plan", type=click.Choice(["standard", "enterprise"]), default="standard", show_default=True
 )
 @click.option(
@@ -214,7 +249,30 @@ _share = click.FloatRange(0.0, 1.0)
 )
 @click.option("--cloud-pbx-limit", type=click.IntRange(0), default=5, show_default=True)
 @click.option(
+    "--shuffle-unordered-pages",
+    is_flag=True,
+    help="voximplant.sip.get without SORT/ORDER returns rows in a new order each call, "
+    "so unordered paging repeats and skips rows.",
+)
+@click.option(
     "--auth", type=click.Choice(["webhook", "oauth"]), default="webhook", show_default=True
+)
+@click.option(
+    "--token-ttl",
+    type=click.FloatRange(0.1),
+    default=3600.0,
+    show_default=True,
+    help="OAuth: seconds an access token lives (Bitrix24: 3600); then 401 expired_token.",
+)
+@click.option(
+    "--voximplant-callback-url",
+    default=None,
+    help="Where the account POSTs its callbacks (sip_registration_fail/recovered).",
+)
+@click.option(
+    "--voximplant-callback-salt",
+    default=None,
+    help="The callback salt (≤ 40 characters) each callback's hash is made with.",
 )
 @click.option(
     "--accept",
@@ -239,6 +297,12 @@ _share = click.FloatRange(0.0, 1.0)
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help=f"Where to write the worker's settings (default: STATE_DIR/{ENV_FILE_NAME}).",
+)
+@click.option(
+    "--json-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the settings and every admin URL as JSON here (mode 0600).",
 )
 @click.option("--latency", type=click.FloatRange(0), default=0.0, help="Seconds added per call.")
 @click.option("--error-500", type=_share, default=0.0, help="Share of calls answered 500.")
@@ -265,15 +329,22 @@ def sandbox(
     bitrix24_port: int,
     voximplant_port: int,
     domains: list[str],
+    portal_count: int | None,
+    one_port: bool,
     plan: str,
     bucket: tuple[int, float] | None,
     cloud_pbx_limit: int,
+    shuffle_unordered_pages: bool,
     auth: Literal["webhook", "oauth"],
+    token_ttl: float,
+    voximplant_callback_url: str | None,
+    voximplant_callback_salt: str | None,
     accepts: list[tuple[str, str, str]],
     wait_seconds: float,
     progress_seconds: float,
     state_dir: Path,
     env_file: Path | None,
+    json_file: Path | None,
     seed: int | None,
     log_level: str,
     log_format: str,
@@ -281,7 +352,14 @@ def sandbox(
 ) -> None:
     """Serve sandbox Bitrix24 portals and a Voximplant account until SIGINT or SIGTERM."""
     from worker.sandbox.registrations import AcceptRule
+    from worker.sandbox.stack import portal_domains
 
+    if portal_count is not None:
+        if domains != [DEFAULT_PORTAL]:
+            raise click.UsageError("--portals N names the portals itself; drop --portal")
+        domains, one_port = portal_domains(portal_count), True
+    if voximplant_callback_salt is not None and len(voximplant_callback_salt) > MAX_SALT:
+        raise click.BadParameter(f"at most {MAX_SALT} characters", param_hint="callback salt")
     state_dir = state_dir.resolve()
     layout = Layout(
         host=host,
@@ -290,6 +368,7 @@ def sandbox(
         voximplant_port=voximplant_port,
         state_dir=state_dir,
         env_file=(env_file or state_dir / ENV_FILE_NAME).resolve(),
+        json_file=json_file.resolve() if json_file is not None else None,
     )
     built = build_sandbox(
         layout,
@@ -303,7 +382,12 @@ def sandbox(
         progress_seconds=progress_seconds,
         faults={name: value for name, value in faults.items() if value},
         seed=seed,
+        one_port=one_port,
+        token_ttl=token_ttl,
+        shuffle_unordered_pages=shuffle_unordered_pages,
     )
+    if voximplant_callback_url is not None or voximplant_callback_salt is not None:
+        built.account.set_callback(voximplant_callback_url, voximplant_callback_salt)
     logs.configure(level=log_level, fmt=log_format, secrets=_secrets(built))
     try:
         asyncio.run(serve(built, layout))

@@ -1,9 +1,12 @@
 """``sipline sandbox-ctl``: steer a running ``sipline sandbox`` from another shell.
 
-Faults, divergences and counters go through the sandboxes' ``/_sandbox/…`` admin routes
+Faults, divergences, counters, the application's install and uninstall, and the account's
+callback URL go through the sandboxes' ``/_sandbox/…`` admin routes
 (:mod:`worker.sandbox.voximplant.admin` for the account). The URLs come from the options or
-from the env file the sandbox wrote: the portals' base URLs from ``SIPLINE_PORTALS`` and the
-account's from ``SIPLINE_VOXIMPLANT_API_URL``.
+from the env file the sandbox wrote: the portals' base URLs from ``SIPLINE_PORTALS`` (the URL
+before ``/rest/``: ``http://HOST:PORT`` or ``http://HOST:PORT/p/DOMAIN``) and the account's
+from ``SIPLINE_VOXIMPLANT_API_URL``.  Portals that share a port are read and steered with one
+request (``/_sandbox/host/…``) when no ``--portal`` narrows the command.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import click
 
 from worker.cli.common import fail, load_settings
 from worker.errors import ConfigurationError
+from worker.sandbox.portal.options import totals
 from worker.sandbox.voximplant import admin
 
 __all__ = ["sandbox_ctl"]
@@ -39,6 +43,7 @@ class Target:
 
     portals: dict[str, str]  # domain → base URL
     account: str | None  # the account's ``…/_sandbox/`` URL
+    narrowed: bool = False  # --portal chose one of them
 
     def account_url(self) -> str:
         if self.account is None:
@@ -53,6 +58,23 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _portal_base(url: str) -> str:
+    """A portal's base URL from its webhook or REST URL: everything before ``/rest/``."""
+    origin = _origin(url)
+    path = urlsplit(url).path
+    prefix = path.split("/rest/", 1)[0] if "/rest/" in path else ""
+    return origin + prefix.rstrip("/")
+
+
+def _shared_hosts(portals: dict[str, str]) -> dict[str, list[str]]:
+    """Origins serving portals under ``/p/DOMAIN`` → their domains."""
+    hosts: dict[str, list[str]] = {}
+    for domain, base in portals.items():
+        if urlsplit(base).path.startswith("/p/"):
+            hosts.setdefault(_origin(base), []).append(domain)
+    return hosts
+
+
 def _from_env_file(env_file: Path, portal: str | None) -> Target:
     try:
         settings = load_settings(env_file)
@@ -61,21 +83,22 @@ def _from_env_file(env_file: Path, portal: str | None) -> Target:
     portals: dict[str, str] = {}
     for domain, entry in settings.portals.items():
         if entry.webhook_url is not None:
-            portals[domain] = _origin(entry.webhook_url.get_secret_value())
+            portals[domain] = _portal_base(entry.webhook_url.get_secret_value())
         elif entry.oauth is not None:
-            portals[domain] = _origin(str(entry.oauth.rest_url))
+            portals[domain] = _portal_base(str(entry.oauth.rest_url))
     if portal is not None:
         if portal.lower() not in portals:
             fail(f"{env_file} names no portal {portal!r}; it has {sorted(portals)}")
         portals = {portal.lower(): portals[portal.lower()]}
-    return Target(portals, _origin(str(settings.voximplant_api_url)) + "/_sandbox/")
+    account = _origin(str(settings.voximplant_api_url)) + "/_sandbox/"
+    return Target(portals, account, narrowed=portal is not None)
 
 
 def _target(
     env_file: Path | None, bitrix24_url: str | None, voximplant_url: str | None, portal: str | None
 ) -> Target:
     if bitrix24_url or voximplant_url:
-        portals = {portal or "portal": _origin(bitrix24_url)} if bitrix24_url else {}
+        portals = {portal or "portal": _portal_base(bitrix24_url)} if bitrix24_url else {}
         account = _origin(voximplant_url) + "/_sandbox/" if voximplant_url else None
         return Target(portals, account)
     if env_file is None and DEFAULT_ENV_FILE.is_file():
@@ -191,11 +214,18 @@ def faults(
 async def _portal_faults(target: Target, changes: dict[str, Any]) -> dict[str, Any]:
     if not target.portals:
         fail("no portal URL: pass --bitrix24-url or --env-file")
+    result: dict[str, Any] = {}
+    remaining = dict(target.portals)
+    if changes and not target.narrowed:
+        for origin, domains in _shared_hosts(target.portals).items():
+            await _call("POST", f"{origin}/_sandbox/host/faults", changes)
+            for domain in domains:
+                result[domain] = changes
+                del remaining[domain]
     verb = "POST" if changes else "GET"
-    return {
-        domain: await _call(verb, f"{base}/_sandbox/faults", changes or None)
-        for domain, base in target.portals.items()
-    }
+    for domain, base in remaining.items():
+        result[domain] = await _call(verb, f"{base}/_sandbox/faults", changes or None)
+    return result
 
 
 async def _account_faults(admin_url: str, spec: dict[str, Any], *, clear: bool) -> None:
@@ -278,12 +308,98 @@ def stats(
 
 
 async def _stats(target: Target) -> dict[str, Any]:
+    counters: dict[str, Any] = {}
+    remaining = dict(target.portals)
+    if not target.narrowed:
+        for origin, domains in _shared_hosts(target.portals).items():
+            body = await _call("GET", f"{origin}/_sandbox/host/counters")
+            for domain in domains:
+                counters[domain] = body["portals"].get(domain)
+                del remaining[domain]
+    for domain, base in remaining.items():
+        counters[domain] = await _call("GET", f"{base}/_sandbox/counters")
     result: dict[str, Any] = {
-        "bitrix24": {
-            domain: await _call("GET", f"{base}/_sandbox/counters")
-            for domain, base in target.portals.items()
-        }
+        "bitrix24": counters,
+        "bitrix24_totals": totals(c for c in counters.values() if c is not None),
     }
     if target.account is not None:
         result["voximplant"] = await _with_session(lambda s: admin.stats(s, target.account_url()))
     return result
+
+
+# --- the application's install and uninstall ----------------------------------------------
+def _one_portal(target: Target) -> tuple[str, str]:
+    if len(target.portals) != 1:
+        names = ", ".join(sorted(target.portals)[:5])
+        fail(f"say which portal with --portal (this sandbox serves {names}, …)")
+    return next(iter(target.portals.items()))
+
+
+@sandbox_ctl.command()
+@target_options
+@click.option("--url", required=True, help="The worker's installation callback URL.")
+@click.option("--version", "app_version", default="1", show_default=True)
+def install(
+    *,
+    env_file: Path | None,
+    bitrix24_url: str | None,
+    voximplant_url: str | None,
+    portal: str | None,
+    url: str,
+    app_version: str,
+) -> None:
+    """Install the application: the portal POSTs ONAPPINSTALL with fresh tokens to URL.
+
+    Exits 0 when the receiver answered 2xx, 1 otherwise; prints no token.
+    """
+    domain, base = _one_portal(_target(env_file, bitrix24_url, voximplant_url, portal))
+    body = _run(_call("POST", f"{base}/_sandbox/install", {"url": url, "version": app_version}))
+    _delivered(domain, body)
+
+
+@sandbox_ctl.command()
+@target_options
+@click.option("--url", required=True, help="Where the application's events go.")
+@click.option("--clean", is_flag=True, help="As if 'clear the application's data' was ticked.")
+def uninstall(
+    *,
+    env_file: Path | None,
+    bitrix24_url: str | None,
+    voximplant_url: str | None,
+    portal: str | None,
+    url: str,
+    clean: bool,
+) -> None:
+    """Uninstall: the portal revokes the tokens and POSTs ONAPPUNINSTALL to URL."""
+    domain, base = _one_portal(_target(env_file, bitrix24_url, voximplant_url, portal))
+    body = _run(_call("POST", f"{base}/_sandbox/uninstall", {"url": url, "clean": clean}))
+    _delivered(domain, body)
+
+
+def _delivered(domain: str, body: dict[str, Any]) -> None:
+    click.echo(f"{body.get('event')} for {domain}: the receiver answered HTTP {body.get('status')}")
+    if not body.get("accepted"):
+        raise SystemExit(1)
+
+
+# --- the account's callbacks ----------------------------------------------------------------
+@sandbox_ctl.command()
+@target_options
+@click.option("--url", default=None, help="Where to POST callbacks ('' turns them off).")
+@click.option("--salt", default=None, help="The callback salt (at most 40 characters).")
+def callback(
+    *,
+    env_file: Path | None,
+    bitrix24_url: str | None,
+    voximplant_url: str | None,
+    portal: str | None,
+    url: str | None,
+    salt: str | None,
+) -> None:
+    """Set the account's callback URL and salt, as SetAccountInfo does."""
+    if url is None and salt is None:
+        raise click.UsageError("give --url and/or --salt")
+    admin_url = _target(env_file, bitrix24_url, voximplant_url, portal).account_url()
+    spec = {k: v for k, v in {"url": url, "salt": salt}.items() if v is not None}
+    body = _run(_call("POST", f"{admin_url}callback", spec))
+    click.echo(f"callbacks go to {body.get('callback_url') or 'nowhere (off)'}")

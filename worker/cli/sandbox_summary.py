@@ -26,15 +26,25 @@ class Layout:
     voximplant_port: int
     state_dir: Path
     env_file: Path
+    json_file: Path | None = None
 
 
 def _masked(url: str) -> str:
     return re.sub(r"(/rest/\d+/)[^/]+", r"\1***", url)
 
 
+SHOWN_PORTALS = 3
+
+
 def _portal_lines(sandbox: Sandbox, entries: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    for domain, entry in entries.items():
+    if sandbox.host is not None:
+        origin = sandbox.describe()["portal_host_admin_url"].removesuffix("/_sandbox/host/")
+        lines.append(f"  Bitrix24 portals {len(entries)} on {origin}/p/DOMAIN/")
+    for index, (domain, entry) in enumerate(entries.items()):
+        if index == SHOWN_PORTALS and len(entries) > SHOWN_PORTALS + 1:
+            lines.append(f"  … and {len(entries) - SHOWN_PORTALS} more portals (the env file)")
+            break
         portal = sandbox.portal(domain)
         lines.append(f"  Bitrix24 portal  {domain}")
         if "webhook_url" in entry:
@@ -44,7 +54,8 @@ def _portal_lines(sandbox: Sandbox, entries: dict[str, Any]) -> list[str]:
             lines.append(f"    OAuth REST     {oauth['rest_url']}")
             lines.append(f"    OAuth token    {oauth['server_url']}")
             lines.append(
-                f"    OAuth app      {oauth['client_id']} (secret and tokens in the env file)"
+                f"    OAuth app      {oauth['client_id']} (secret and tokens in the env file), "
+                f"access tokens live {portal.oauth.access_token_ttl:g} s"
             )
         lines.append(
             f"    limits         bucket {portal.bucket.capacity} @ "
@@ -72,6 +83,14 @@ def _rule_lines(sandbox: Sandbox) -> list[str]:
     return lines
 
 
+def _callbacks(sandbox: Sandbox) -> str:
+    url = sandbox.account.callback_url
+    if url is None:
+        return "off (set one: sipline sandbox-ctl callback --url URL)"
+    salted = "with a salt" if sandbox.account.callback_salt else "without a salt"
+    return f"POSTed to {url}, signed {salted} (api key in the env file)"
+
+
 def summary(sandbox: Sandbox, layout: Layout) -> str:
     """What an operator needs to use the sandbox; every secret is masked or left out."""
     env = shlex.quote(str(layout.env_file))
@@ -84,7 +103,9 @@ def summary(sandbox: Sandbox, layout: Layout) -> str:
         *_portal_lines(sandbox, values["portals"]),
         f"  Voximplant API   {values['voximplant_api_url']}",
         f"  credentials      {values['voximplant_credentials']}",
+        f"  callbacks        {_callbacks(sandbox)}",
         f"  env file         {layout.env_file} (mode 0600; holds the secrets)",
+        *([f"  JSON file        {layout.json_file} (mode 0600)"] if layout.json_file else []),
         *_rule_lines(sandbox),
         f"  registration     waits {sandbox.store.wait_seconds:g} s, "
         f"then in progress {sandbox.store.progress_seconds:g} s",

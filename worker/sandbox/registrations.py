@@ -7,6 +7,10 @@ outcome is decided by the credentials against the configured :class:`AcceptRule`
 
 Divergence injection (:meth:`RegistrationStore.diverge`) changes only what the Voximplant
 side reports, so that the cross-check's every verdict can be produced on purpose.
+
+Listeners (:meth:`RegistrationStore.listen`) hear of every change a request makes (create,
+re-register, diverge, remove) with the registration id; the account's callbacks use it
+together with :meth:`RegistrationStore.settles_in` to see a registration fail or recover.
 """
 
 from __future__ import annotations
@@ -131,6 +135,27 @@ class RegistrationStore:
         self.clock = clock
         self._ids = itertools.count(first_id)
         self._items: dict[int, Registration] = {}
+        self._listeners: list[Callable[[int], None]] = []
+
+    def listen(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(reg_id)`` after every change to a registration."""
+        self._listeners.append(listener)
+
+    def _changed(self, reg_id: int) -> None:
+        for listener in self._listeners:
+            listener(reg_id)
+
+    def ids(self) -> list[int]:
+        """Every registration id, removed ones included."""
+        return list(self._items)
+
+    def settles_in(self, reg_id: int) -> float:
+        """Seconds until the registration's outcome is known (0 if it is)."""
+        reg = self._items.get(reg_id)
+        if reg is None:
+            return 0.0
+        settled_at = reg.started_at + self.wait_seconds + self.progress_seconds
+        return max(0.0, settled_at - self.clock())
 
     # --- the portal's side --------------------------------------------------------
     def create(self, server: str, login: str, password: str) -> Registration:
@@ -144,6 +169,7 @@ class RegistrationStore:
             outcome=decide(self.rules, server, login, password),
         )
         self._items[reg.reg_id] = reg
+        self._changed(reg.reg_id)
         return reg
 
     def reregister(self, reg_id: int, server: str, login: str, password: str) -> None:
@@ -153,11 +179,13 @@ class RegistrationStore:
         reg.started_at = now
         reg.outcome = decide(self.rules, server, login, password)
         reg.divergence = Divergence()
+        self._changed(reg_id)
 
     def remove(self, reg_id: int) -> None:
         reg = self._items.get(reg_id)
         if reg is not None:
             reg.removed = True
+            self._changed(reg_id)
 
     def get(self, reg_id: int) -> Registration | None:
         reg = self._items.get(reg_id)
@@ -227,6 +255,7 @@ class RegistrationStore:
             if not hasattr(reg.divergence, name):
                 raise KeyError(f"unknown divergence {name!r}")
             setattr(reg.divergence, name, value)
+        self._changed(reg_id)
 
     def _settled_at(self, reg: Registration) -> float:
         return min(self.clock(), reg.started_at + self.wait_seconds + self.progress_seconds)

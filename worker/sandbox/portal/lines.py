@@ -9,9 +9,10 @@ made it (webhooks and the UI count as no application).
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,7 @@ class LineBook:
         self.lines: dict[int, Line] = {}
         self._ids = itertools.count(1)
         self._config_ids = itertools.count(101)
+        self._rng = random.Random(options.seed)  # noqa: S311 - page order, not security
 
     # --- helpers --------------------------------------------------------------------
     def _visible(self, app_id: str | None) -> list[Line]:
@@ -185,16 +187,32 @@ class LineBook:
         return Page(1)
 
     def get(self, params: Mapping[str, Any], app_id: str | None) -> Page:
+        """A page of 50 lines, with ``total`` and ``next``, as Bitrix24 lists.
+
+        Ordered by ``SORT`` (a field) and ``ORDER`` (ASC/DESC), or by a map such as
+        ``ORDER[ID]=ASC``; with neither, the order is the database's: stable here, unless
+        the portal's ``unordered_pages_shuffle`` makes every unordered request come in a new
+        order, so that paging without an order repeats and skips rows as it can on Bitrix24.
+        ``start=-1`` gives the first page without counting (no ``total``, no ``next``); a
+        filter such as ``>ID`` then pages by key.
+        """
         records = [self.describe(line, as_strings=True) for line in self._visible(app_id)]
         wanted = params.get("FILTER")
         if isinstance(wanted, Mapping):
-            conditions = {str(k).upper().lstrip("="): str(v) for k, v in wanted.items()}
-            records = [r for r in records if all(r.get(k) == v for k, v in conditions.items())]
-        sort = (_text(params, "SORT") or "CONFIG_ID").upper()
-        descending = (_text(params, "ORDER") or "ASC").upper() == "DESC"
-        records.sort(key=lambda r: _sort_key(r.get(sort, "")), reverse=descending)
-        start = max(0, _int(params, "START") or 0)
+            conditions = [_condition(str(k), str(v)) for k, v in wanted.items()]
+            records = [r for r in records if all(test(r) for test in conditions)]
+        ordering = _ordering(params)
+        if ordering is not None:
+            field, descending = ordering
+            records.sort(key=lambda r: _sort_key(r.get(field, "")), reverse=descending)
+        else:
+            records.sort(key=lambda r: _sort_key(r["CONFIG_ID"]))
+            if self.options.unordered_pages_shuffle:
+                self._rng.shuffle(records)
+        start = _int(params, "START") or 0
         size = self.options.page_size
+        if start < 0:
+            return Page(records[:size])
         page = records[start : start + size]
         more = start + size < len(records)
         return Page(page, total=len(records), next=start + size if more else None)
@@ -226,6 +244,45 @@ class LineBook:
         if self.options.connector_paid:
             result["PAID_DATE_END"] = "2099-12-31T00:00:00+03:00"
         return Page(result)
+
+
+_OPERATORS = (">=", "<=", "!=", ">", "<", "=", "!")
+
+
+def _condition(key: str, wanted: str) -> Callable[[Mapping[str, Any]], bool]:
+    """One ``FILTER`` entry: ``TITLE``, ``=TITLE``, ``>ID``, ``<=CONFIG_ID``, ``!TYPE`` …"""
+    operator = next((op for op in _OPERATORS if key.startswith(op)), "=")
+    field = key[len(operator) :].upper() if key.startswith(operator) else key.upper()
+
+    def test(record: Mapping[str, Any]) -> bool:
+        have = str(record.get(field, ""))
+        if operator in ("=",):
+            return have == wanted
+        if operator in ("!", "!="):
+            return have != wanted
+        left, right = _sort_key(have), _sort_key(wanted)
+        return {
+            ">": left > right,
+            "<": left < right,
+            ">=": left >= right,
+            "<=": left <= right,
+        }[operator]
+
+    return test
+
+
+def _ordering(params: Mapping[str, Any]) -> tuple[str, bool] | None:
+    """(field, descending) from ``SORT``/``ORDER``, or None when the caller gave no order."""
+    sort, order = params.get("SORT"), params.get("ORDER")
+    for given in (order, sort):
+        if isinstance(given, Mapping) and given:
+            field, direction = next(iter(given.items()))
+            return str(field).upper(), str(direction).strip().upper() == "DESC"
+    if sort is None and order is None:
+        return None
+    field = str(sort).strip().upper() if isinstance(sort, str) and sort.strip() else "CONFIG_ID"
+    direction = str(order).strip().upper() if isinstance(order, str) else "ASC"
+    return field, direction == "DESC"
 
 
 def _sort_key(value: str) -> tuple[int, int, str]:

@@ -2,6 +2,13 @@
 
 Bitrix24 serves the token endpoint from ``oauth.bitrix24.tech``, not from the portal; the
 sandbox serves it beside the portal (``/oauth/token/``) and the settings name it.
+
+As on Bitrix24: a REST call with an access token past its lifetime gets ``401
+expired_token``; a refresh spends the refresh token whether or not the caller keeps the
+new pair, so a second use of it gets ``400 invalid_grant``; an access token stays valid
+until it expires even after a refresh; an uninstall revokes every token.  Expired access
+tokens and spent refresh tokens are remembered (up to :data:`REMEMBERED`) so that their
+reuse is answered as Bitrix24 answers it, not as an unknown token.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.sandbox.portal.errors import ApiError
+
+REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +46,28 @@ class OAuthServer:
         self.access_token_ttl, self.domain, self._clock = access_token_ttl, domain, clock
         self._access: dict[str, float] = {}
         self._refresh: set[str] = set()
+        self._spent: dict[str, None] = {}  # insertion-ordered, for trimming
         self.refreshes = 0
+        self.member_id = secrets.token_hex(16)
 
     def grant(self) -> IssuedTokens:
         """A fresh pair, as the installation of the application would give."""
         pair = IssuedTokens(secrets.token_hex(16), secrets.token_hex(16))
         self._access[pair.access_token] = self._clock() + self.access_token_ttl
         self._refresh.add(pair.refresh_token)
+        _trim(self._access)
         return pair
+
+    def knows(self, refresh_token: str) -> bool:
+        """Whether this portal issued ``refresh_token`` (spent or not)."""
+        return refresh_token in self._refresh or refresh_token in self._spent
+
+    def revoke_all(self) -> None:
+        """Every token stops working, as when the application is uninstalled."""
+        self._access.clear()
+        self._spent.update(dict.fromkeys(self._refresh))
+        self._refresh.clear()
+        _trim(self._spent)
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far expired (tests, the CLI)."""
@@ -75,6 +98,8 @@ class OAuthServer:
         if old not in self._refresh:
             raise ApiError("invalid_grant", "Invalid refresh token", 400)
         self._refresh.discard(old)
+        self._spent[old] = None
+        _trim(self._spent)
         pair = self.grant()
         self.refreshes += 1
         return {
@@ -86,7 +111,13 @@ class OAuthServer:
             "domain": self.domain,
             "server_endpoint": "https://oauth.bitrix24.tech/rest/",
             "client_endpoint": f"https://{self.domain}/rest/",
-            "member_id": "sandbox",
+            "member_id": self.member_id,
             "user_id": 1,
             "status": "L",
         }
+
+
+def _trim(remembered: dict[str, Any]) -> None:
+    """Forget the oldest entries beyond :data:`REMEMBERED` (dicts keep insertion order)."""
+    while len(remembered) > REMEMBERED:
+        del remembered[next(iter(remembered))]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -36,6 +37,7 @@ class PortalOptions:
     connector_paid: bool = True
     connector_free_minutes: int = 0
     page_size: int = 50
+    unordered_pages_shuffle: bool = False
     seed: int | None = None
 
     @classmethod
@@ -83,7 +85,12 @@ class Faults:
 
 @dataclass(slots=True)
 class Counters:
-    """What the portal saw: a test or a benchmark reads these."""
+    """What the portal saw: a test or a benchmark reads these.
+
+    ``auth_rejections`` counts the OAuth refusals by code: ``expired_token`` and
+    ``invalid_token`` on REST calls, ``invalid_grant`` (a refresh token spent or unknown) and
+    ``invalid_client`` on the token endpoint.
+    """
 
     requests: int = 0
     by_method: Counter[str] = field(default_factory=Counter)
@@ -92,6 +99,9 @@ class Counters:
     operating_rejections: int = 0
     injected: Counter[str] = field(default_factory=Counter)
     token_refreshes: int = 0
+    auth_rejections: Counter[str] = field(default_factory=Counter)
+    installs: int = 0
+    uninstalls: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -102,10 +112,41 @@ class Counters:
             "operating_rejections": self.operating_rejections,
             "injected": dict(self.injected),
             "token_refreshes": self.token_refreshes,
+            "oauth": {
+                "refreshes": self.token_refreshes,
+                "expired_token": self.auth_rejections["expired_token"],
+                "invalid_grant": self.auth_rejections["invalid_grant"],
+                "invalid_token": self.auth_rejections["invalid_token"],
+                "rejections": dict(self.auth_rejections),
+            },
+            "installs": self.installs,
+            "uninstalls": self.uninstalls,
         }
 
     def reset(self) -> None:
         self.requests = self.batch_commands = self.token_refreshes = 0
         self.query_limit_rejections = self.operating_rejections = 0
+        self.installs = self.uninstalls = 0
         self.by_method.clear()
         self.injected.clear()
+        self.auth_rejections.clear()
+
+
+_SUMMED = ("requests", "batch_commands", "query_limit_rejections", "operating_rejections")
+_SUMMED_OAUTH = ("refreshes", "expired_token", "invalid_grant", "invalid_token")
+
+
+def totals(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Counter snapshots of many portals added up (``by_method`` and ``oauth`` too)."""
+    summed: dict[str, Any] = dict.fromkeys(_SUMMED, 0)
+    by_method: Counter[str] = Counter()
+    oauth: dict[str, int] = dict.fromkeys(_SUMMED_OAUTH, 0)
+    portals = 0
+    for snapshot in snapshots:
+        portals += 1
+        for name in _SUMMED:
+            summed[name] += snapshot[name]
+        by_method.update(snapshot["by_method"])
+        for name in _SUMMED_OAUTH:
+            oauth[name] += snapshot["oauth"][name]
+    return {"portals": portals, **summed, "by_method": dict(by_method), "oauth": oauth}

@@ -64,6 +64,7 @@ class PortalState:
             domain=options.domain,
         )
         self.lines = LineBook(options=options, registrations=registrations)
+        self.application_token: str | None = None  # set by an install
         self.rng = random.Random(options.seed)  # noqa: S311 - fault dice, not security
         self.methods: dict[str, Handler] = {
             "voximplant.sip.add": self.lines.add,
@@ -75,6 +76,10 @@ class PortalState:
             "server.time": lambda _p, _a: Page(_iso(time.time())),
             "scope": lambda _p, _a: Page(["telephony"]),
         }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters and the bucket's level, as the stats routes show them."""
+        return {**self.counters.snapshot(), "bucket_level": self.bucket.level}
 
     def roll(self, share: float) -> bool:
         """True with probability ``share``."""

@@ -9,7 +9,11 @@ Usable in-process by tests and wired by ``sipline sandbox``::
     await account.stop()
 
 It serves ``GetSipRegistrations`` from the same :class:`RegistrationStore` as the sandbox
-portal, so a line created there shows up here under its ``REG_ID``.
+portal, so a line created there shows up here under its ``REG_ID``, and ``SetAccountInfo`` /
+``GetAccountInfo`` for the callback URL and salt: with a URL set, the account POSTs
+``sip_registration_fail`` / ``sip_registration_recovered`` callbacks there
+(:mod:`worker.sandbox.voximplant.callbacks`), signed with the account's ``api_key``, a
+secret kept beside ``credentials.json`` (file ``api_key``, mode 0600).
 """
 
 from __future__ import annotations
@@ -24,14 +28,16 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from worker.sandbox.lifecycle import Served
 from worker.sandbox.registrations import RegistrationStore
 from worker.sandbox.voximplant.app import Counters, build_app
+from worker.sandbox.voximplant.callbacks import AccountCallbacks, Identity
 from worker.sandbox.voximplant.faults import FaultInjector
-from worker.sandbox.voximplant.keys import SandboxKey, ensure_service_account
+from worker.sandbox.voximplant.keys import SandboxKey, ensure_api_key, ensure_service_account
 from worker.sandbox.voximplant.verifier import TokenVerifier
 
 __all__ = ["DEFAULT_ACCOUNT_ID", "SandboxAccount", "dotenv_lines"]
 
 DEFAULT_ACCOUNT_ID = 8_800_555
 DEFAULT_ACCOUNT_EMAIL = "sandbox@sipline.test"
+DEFAULT_ACCOUNT_NAME = "sipline-sandbox"
 
 
 def dotenv_lines(credentials_path: Path, api_url: str) -> list[str]:
@@ -64,6 +70,9 @@ class SandboxAccount(Served):
         max_page_size: int = 1000,
         clock: Callable[[], float] = time.time,
         leeway: float = 0.0,
+        account_name: str = DEFAULT_ACCOUNT_NAME,
+        api_key: str | None = None,
+        callback_backoff: float = 0.5,
     ) -> None:
         if not 1 <= default_page_size <= max_page_size:
             raise ValueError("need 1 <= default_page_size <= max_page_size")
@@ -82,6 +91,13 @@ class SandboxAccount(Served):
         self._verifier: TokenVerifier | None = None
         self._runner: web.AppRunner | None = None
         self._api_url: str | None = None
+        self.account_name = account_name
+        self.api_key = api_key or ensure_api_key(self.directory)
+        self.callbacks = AccountCallbacks(
+            store=store,
+            identity=Identity(account_id, account_name, account_email, self.api_key),
+            backoff=callback_backoff,
+        )
 
     def __repr__(self) -> str:
         return f"SandboxAccount(account_id={self.account_id}, api_url={self._api_url!r})"
@@ -132,13 +148,28 @@ class SandboxAccount(Served):
         self._runner = runner
         bound_host, bound_port = runner.addresses[0][:2]
         self._api_url = f"http://{bound_host}:{bound_port}/platform_api/"
+        await self.callbacks.start()
         return self._api_url
 
     async def stop(self) -> None:
         """Stop listening; safe to call twice."""
+        await self.callbacks.stop()
         runner, self._runner, self._api_url = self._runner, None, None
         if runner is not None:
             await runner.cleanup()
+
+    # --- callbacks ----------------------------------------------------------------------------
+    def set_callback(self, url: str | None, salt: str | None = None) -> None:
+        """As ``SetAccountInfo`` with ``callback_url`` / ``callback_salt``."""
+        self.callbacks.configure(url, salt)
+
+    @property
+    def callback_url(self) -> str | None:
+        return self.callbacks.url
+
+    @property
+    def callback_salt(self) -> str:
+        return self.callbacks.salt
 
     @property
     def api_url(self) -> str:
@@ -176,6 +207,7 @@ class SandboxAccount(Served):
             "requests": self.requests,
             "signatures_verified": self.signatures_verified,
             "faults_served": self.faults.served,
+            **self.callbacks.stats.as_dict(),
         }
 
     def dotenv_lines(self) -> list[str]:

@@ -12,7 +12,13 @@ Admin routes (no token; the sandbox listens on loopback):
   "stall_seconds": s}``; ``DELETE /_sandbox/faults`` clears them
 * ``POST /_sandbox/registrations/{id}/diverge``: JSON of :class:`Divergence` fields;
   ``DELETE`` on the same path reports the truth again
-* ``GET /_sandbox/stats``: the counters
+* ``GET /_sandbox/stats``: the counters (requests, signatures, faults, callbacks)
+* ``POST /_sandbox/callback``: JSON ``{"url": …, "salt": …}``, as ``SetAccountInfo`` does
+
+API methods: ``GetSipRegistrations``; ``SetAccountInfo`` (``callback_url``,
+``callback_salt`` of at most 40 characters) answers ``{"result": 1}``; ``GetAccountInfo``
+answers the account's id, name, e-mail and callback URL (never the api_key: a JWT-authenticated
+caller is not shown it, and never the salt).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from worker.sandbox.registrations import RegistrationStore
+from worker.sandbox.voximplant.callbacks import AccountCallbacks
 from worker.sandbox.voximplant.faults import Fault, FaultInjector
 from worker.sandbox.voximplant.sip_registrations import get_sip_registrations
 from worker.sandbox.voximplant.verifier import ApiError, TokenVerifier
@@ -33,6 +40,8 @@ from worker.sandbox.voximplant.verifier import ApiError, TokenVerifier
 __all__ = ["Counters", "SandboxBackend", "build_app"]
 
 _log = logging.getLogger(__name__)
+
+MAX_SALT = 40
 
 _DIVERGENCE_TYPES: dict[str, tuple[type, ...]] = {
     "deactivated": (bool,),
@@ -60,6 +69,10 @@ class SandboxBackend(Protocol):
     counters: Counters
     default_page_size: int
     max_page_size: int
+    account_id: int
+    account_name: str
+    account_email: str
+    callbacks: AccountCallbacks
 
     @property
     def verifier(self) -> TokenVerifier: ...
@@ -80,6 +93,7 @@ def build_app(backend: SandboxBackend) -> web.Application:
     app.router.add_post("/_sandbox/registrations/{reg_id}/diverge", routes.diverge)
     app.router.add_delete("/_sandbox/registrations/{reg_id}/diverge", routes.converge)
     app.router.add_get("/_sandbox/stats", routes.stats)
+    app.router.add_post("/_sandbox/callback", routes.set_callback)
     return app
 
 
@@ -102,18 +116,53 @@ class _Routes:
         method = request.match_info.get("method") or params.pop("cmd", "")
         try:
             backend.verifier.verify_header(request.headers.get("Authorization"))
-            if method != "GetSipRegistrations":
-                raise ApiError(103, "Unknown command")
-            body = get_sip_registrations(
+            body = self._method(method, params)
+        except ApiError as exc:
+            _log.debug("sandbox account refused %s with code %s", method or "(no cmd)", exc.code)
+            body = exc.envelope()
+        return web.json_response(body)
+
+    def _method(self, method: str, params: dict[str, str]) -> dict[str, Any]:
+        backend = self.backend
+        if method == "GetSipRegistrations":
+            return get_sip_registrations(
                 backend.store,
                 params,
                 default_page_size=backend.default_page_size,
                 max_page_size=backend.max_page_size,
             )
+        if method == "SetAccountInfo":
+            url, salt = params.get("callback_url"), params.get("callback_salt")
+            _check_callback(url, salt)
+            backend.callbacks.configure(url, salt)
+            return {"result": 1}
+        if method == "GetAccountInfo":
+            result = {
+                "account_id": backend.account_id,
+                "account_name": backend.account_name,
+                "account_email": backend.account_email,
+                "active": True,
+                "frozen": False,
+                "callback_url": backend.callbacks.url,
+            }
+            return {"result": result}
+        raise ApiError(103, "Unknown command")
+
+    async def set_callback(self, request: web.Request) -> web.Response:
+        try:
+            spec = await request.json()
+            if not isinstance(spec, dict) or set(spec) - {"url", "salt"}:
+                raise TypeError('the body must be a JSON object with "url" and/or "salt"')
+            url, salt = spec.get("url"), spec.get("salt")
+            if not isinstance(url, str | None) or not isinstance(salt, str | None):
+                raise TypeError("url and salt must be strings")
+            _check_callback(url, salt)
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         except ApiError as exc:
-            _log.debug("sandbox account refused %s with code %s", method or "(no cmd)", exc.code)
-            body = exc.envelope()
-        return web.json_response(body)
+            return web.json_response({"error": exc.msg}, status=400)
+        self.backend.callbacks.configure(url, salt)
+        return web.json_response({"ok": True, "callback_url": self.backend.callbacks.url})
 
     async def set_faults(self, request: web.Request) -> web.Response:
         try:
@@ -203,3 +252,10 @@ def _check_divergence(changes: Any) -> None:
 
 def _bool_as_int(value: object, types: tuple[type, ...]) -> bool:
     return isinstance(value, bool) and bool not in types
+
+
+def _check_callback(url: str | None, salt: str | None) -> None:
+    if url and not url.startswith(("http://", "https://")):
+        raise ApiError(101, "Invalid arguments: callback_url must be an http(s) URL")
+    if salt is not None and len(salt) > MAX_SALT:
+        raise ApiError(101, f"Invalid arguments: callback_salt is longer than {MAX_SALT}")

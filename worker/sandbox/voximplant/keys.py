@@ -16,9 +16,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-__all__ = ["CREDENTIALS_FILE", "SandboxKey", "ensure_service_account"]
+__all__ = [
+    "API_KEY_FILE",
+    "CREDENTIALS_FILE",
+    "SandboxKey",
+    "ensure_api_key",
+    "ensure_service_account",
+]
 
 CREDENTIALS_FILE = "credentials.json"
+API_KEY_FILE = "api_key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,21 @@ def ensure_service_account(
     directory.mkdir(parents=True, exist_ok=True)
     _write_private(path, json.dumps(document, indent=2) + "\n")
     return SandboxKey(account_id, key_id, key.public_key(), path.resolve())
+
+
+def ensure_api_key(directory: Path) -> str:
+    """The account's ``api_key`` (callbacks are signed with it): reused, or made and kept."""
+    path = directory / API_KEY_FILE
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        existing = ""
+    if existing:
+        return existing
+    key = str(uuid.uuid4())
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_private(path, key + "\n")
+    return key
 
 
 def _read(path: Path, account_id: int) -> SandboxKey | None:
