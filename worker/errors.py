@@ -12,7 +12,10 @@
     │   └── RateLimited           the upstream asked us to slow down
     └── PermanentError            the upstream refused for good: ``command.failed``, ack,
         │                         no retry, no dead letter
-        └── AuthorizationError    credentials, scopes or rights are wrong
+        └── NeedsOperator         the set-up is wrong (credentials, rights, billing):
+            │                     ``command.failed`` and dead-lettered, so the command can
+            │                     be replayed once an operator has fixed it
+            └── AuthorizationError    credentials, scopes or rights are wrong
 
 The failure policy (``worker.runtime.policy``) looks only at these classes.  Messages
 must never contain secrets: callers build them from codes, method names and masked URLs.
@@ -109,7 +112,17 @@ class PermanentError(SiplineError):
     code = "PERMANENT"
 
 
-class AuthorizationError(PermanentError):
+class NeedsOperator(PermanentError):
+    """A configuration failure: retrying will not help, but fixing the set-up will.
+
+    A revoked token, a rotated password, a missing right, an unpaid connector: the command
+    itself is fine, so it is kept in the dead-letter queue for a replay.
+    """
+
+    code = "NEEDS_OPERATOR"
+
+
+class AuthorizationError(NeedsOperator):
     """Credentials, scopes or rights are wrong; an operator must act."""
 
     code = "AUTHORIZATION_ERROR"

@@ -9,7 +9,7 @@ from contracts.events import Verdict
 from worker.domain.crosscheck import cross_check, timed_out
 from worker.domain.mapping import to_event_sides
 from worker.domain.model import Bitrix24Status, Line, VoximplantRegistration
-from worker.domain.settle import ATTEMPT_HEADER, STARTED_HEADER, SettlePlan, SettleState
+from worker.domain.settle import SettlePlan
 
 texts = (
     st.none()
@@ -85,25 +85,3 @@ def test_next_delay_never_overshoots(
     if delay is not None:
         assert 0 < delay <= max(intervals)
         assert max(elapsed, 0.0) + delay <= deadline * (1 + 1e-9)
-
-
-header_values = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=30)
-    | st.binary(max_size=30)
-    | st.decimals()
-    | st.lists(st.integers(), max_size=3)
-)
-
-
-@given(st.dictionaries(st.sampled_from([STARTED_HEADER, ATTEMPT_HEADER, "other"]), header_values))
-def test_settle_headers_never_raise(headers: dict[str, object]) -> None:
-    now = 1_714_564_800.0
-
-    state = SettleState.from_headers(headers, now=now)
-
-    assert state.started_at <= now
-    assert state.attempt >= 0

@@ -1,13 +1,12 @@
-"""The settle schedule and the settle state carried in AMQP headers."""
+"""The settle schedule and the settle state (its headers: tests/runtime/test_headers.py)."""
 
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 
 import pytest
 
-from worker.domain.settle import ATTEMPT_HEADER, STARTED_HEADER, SettlePlan, SettleState
+from worker.domain.settle import SettlePlan, SettleState
 
 PLAN = SettlePlan(intervals=(1.0, 2.0, 5.0, 10.0, 30.0), deadline=120.0)
 NOW = 1_714_564_800.0
@@ -74,61 +73,17 @@ def test_state_advances_and_measures() -> None:
     assert state.elapsed(NOW - 3.0) == 0.0
 
 
-def test_headers_round_trip() -> None:
-    state = SettleState(started_at=NOW - 12.25, attempt=3)
+def test_resume_continues_a_carried_state() -> None:
+    carried = SettleState(started_at=NOW - 30.0, attempt=4)
 
-    headers = state.to_headers()
-
-    assert headers == {STARTED_HEADER: repr(NOW - 12.25), ATTEMPT_HEADER: 3}
-    assert all(not isinstance(v, float) for v in headers.values()), "AMQP may narrow floats"
-    assert SettleState.from_headers(headers, now=NOW) == state
+    assert SettleState.resume(carried, now=NOW) == carried
 
 
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        pytest.param(None, SettleState(NOW, 0), id="no-headers"),
-        pytest.param({}, SettleState(NOW, 0), id="empty"),
-        pytest.param({"other": 1}, SettleState(NOW, 0), id="unrelated"),
-        pytest.param({STARTED_HEADER: NOW - 5}, SettleState(NOW - 5, 0), id="attempt-missing"),
-        pytest.param({ATTEMPT_HEADER: 2}, SettleState(NOW, 2), id="started-missing"),
-        pytest.param(
-            {STARTED_HEADER: "garbage", ATTEMPT_HEADER: "x"}, SettleState(NOW, 0), id="garbage"
-        ),
-        pytest.param(
-            {STARTED_HEADER: str(NOW - 5), ATTEMPT_HEADER: "4"},
-            SettleState(NOW - 5, 4),
-            id="numeric-strings",
-        ),
-        pytest.param(
-            {STARTED_HEADER: str(NOW - 5).encode(), ATTEMPT_HEADER: b"4"},
-            SettleState(NOW - 5, 4),
-            id="numeric-bytes",
-        ),
-        pytest.param(
-            {STARTED_HEADER: Decimal(NOW - 5), ATTEMPT_HEADER: Decimal(4)},
-            SettleState(NOW - 5, 4),
-            id="decimals",
-        ),
-        pytest.param(
-            {STARTED_HEADER: int(NOW) - 5, ATTEMPT_HEADER: 4.0},
-            SettleState(NOW - 5, 4),
-            id="int-start-float-attempt",
-        ),
-        pytest.param(
-            {STARTED_HEADER: True, ATTEMPT_HEADER: True}, SettleState(NOW, 0), id="booleans"
-        ),
-        pytest.param(
-            {STARTED_HEADER: math.nan, ATTEMPT_HEADER: math.inf}, SettleState(NOW, 0), id="nan-inf"
-        ),
-        pytest.param({STARTED_HEADER: NOW + 60}, SettleState(NOW, 0), id="start-in-future"),
-        pytest.param({ATTEMPT_HEADER: -1}, SettleState(NOW, 0), id="negative-attempt"),
-        pytest.param({ATTEMPT_HEADER: 2.5}, SettleState(NOW, 0), id="fractional-attempt"),
-        pytest.param({ATTEMPT_HEADER: 10**400}, SettleState(NOW, 0), id="huge-attempt"),
-        pytest.param({STARTED_HEADER: [1, 2], ATTEMPT_HEADER: {}}, SettleState(NOW, 0), id="lists"),
-    ],
-)
-def test_headers_tolerate_missing_and_garbled_values(
-    headers: dict[str, object] | None, expected: SettleState
-) -> None:
-    assert SettleState.from_headers(headers, now=NOW) == expected
+def test_resume_without_a_carried_state_starts_a_fresh_window() -> None:
+    assert SettleState.resume(None, now=NOW) == SettleState(started_at=NOW, attempt=0)
+
+
+def test_resume_restarts_a_start_in_the_future_keeping_the_count() -> None:
+    carried = SettleState(started_at=NOW + 3600.0, attempt=2)
+
+    assert SettleState.resume(carried, now=NOW) == SettleState(started_at=NOW, attempt=2)

@@ -98,7 +98,7 @@ async def test_the_canary_never_leaks(observed: Observed) -> None:
     assert code not in text
     assert sum(1 for x in lines if x["level"] == "debug") >= 20, "DEBUG lines were captured"
     outcomes = {x["outcome"] for x in lines if "outcome" in x}
-    assert {"ok", "rejected", "retry", "dead_lettered"} <= outcomes, outcomes
+    assert {"ok", "rejected", "retried", "dead_lettered"} <= outcomes, outcomes
 
     metrics = (await observed.scrape()).text
     assert canary not in metrics

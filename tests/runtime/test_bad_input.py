@@ -140,3 +140,22 @@ async def test_a_rejection_names_the_body_id_even_without_a_message_id(
         event = b.events.of_type("command.rejected")[0]
         assert event["causationid"] == "publisher-id-1"
         assert event["data"]["command_type"] == "line.create"
+
+
+async def test_a_body_too_large_is_never_parsed(run_worker: RunWorker) -> None:
+    """The rejection names what the AMQP properties say: reading a body the worker refused
+    for its size would cost what the limit is there to avoid."""
+    async with run_worker({"line.reconcile": ScriptedHandler()}, max_body_bytes=2048) as (_, b):
+        body = command("line.reconcile", {"config_id": 1, "pad": "x" * 4096}, id_="in-the-body")
+        body["correlationid"] = "corr-in-the-body"
+        await b.publish_raw(
+            json.dumps(body).encode(), routing_key="line.reconcile", message_id="in-the-properties"
+        )
+        await wait_for(lambda: len(b.events.of_type("command.rejected")) == 1, what="rejection")
+
+        event = b.events.of_type("command.rejected")[0]
+        assert event["data"]["reason"] == "body_too_large"
+        assert event["causationid"] == "in-the-properties"
+        assert event["correlationid"] == "in-the-properties"
+        assert event["portal"] is None
+        assert event["data"]["command_type"] == "line.reconcile"

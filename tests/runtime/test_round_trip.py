@@ -80,7 +80,7 @@ async def test_permanent_failure_is_acked_without_dead_letter(run_worker: RunWor
         await b.publish(reconcile(8))
         await wait_for(lambda: len(b.events.messages) == 2, what="two outcomes")
         failed = b.events.of_type("command.failed")[0]["data"]
-        assert failed["error_code"] == "ACCESS_DENIED"
+        assert failed["error_code"] == "ERROR_NOT_FOUND"
         assert failed["retryable"] is False
         assert handler.calls[4] == 1
         assert b.dead.messages == []

@@ -2,8 +2,9 @@
 
 After a change Bitrix24 and Voximplant take a while to register the line. The worker
 re-checks through the delay queues with growing intervals until both sides settle or the
-settle deadline passes, then emits ``pending_timeout``. Between checks the progress travels
-in the re-queued message's AMQP headers (:class:`SettleState`), so no worker holds it.
+settle deadline passes, then emits ``pending_timeout``. Between checks the progress
+(:class:`SettleState`) travels with the re-queued message, so no worker holds it; the
+runtime encodes it (``worker.runtime.headers``), this module never sees a header.
 
 Pure: the caller passes the clock's readings in.
 """
@@ -11,13 +12,7 @@ Pure: the caller passes the clock's readings in.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Final
-
-STARTED_HEADER: Final = "x-sipline-settle-started"
-ATTEMPT_HEADER: Final = "x-sipline-settle-attempt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,47 +70,20 @@ class SettleState:
         """Seconds since the first check (never negative, whatever the clocks did)."""
         return max(now - self.started_at, 0.0)
 
-    def to_headers(self) -> dict[str, str | int]:
-        """The AMQP headers that carry this state on the re-queued message.
-
-        The start time travels as text: an AMQP client may encode a float header as a
-        32-bit float, which rounds an epoch time by a minute or more.
-        """
-        return {STARTED_HEADER: repr(self.started_at), ATTEMPT_HEADER: self.attempt}
-
     @classmethod
-    def from_headers(cls, headers: Mapping[str, object] | None, *, now: float) -> SettleState:
-        """The state a message carries; missing or garbled values restart from ``now``.
+    def resume(cls, carried: SettleState | None, *, now: float) -> SettleState:
+        """The state to continue from: the one a re-check carried, or a fresh one at ``now``.
 
-        A start time in the future, or not a finite number, counts as missing; so does an
-        attempt count that is negative or not a whole number.
+        No carried state (a first check, a replayed re-check) starts a new settle window; a
+        start time in the future (another host's clock, a forged value) restarts it at
+        ``now``, keeping the count of checks made.
         """
-        headers = headers or {}
-        started = _as_float(headers.get(STARTED_HEADER))
-        if started is None or started > now:
-            started = now
-        attempt = _as_count(headers.get(ATTEMPT_HEADER))
-        return cls(started_at=started, attempt=0 if attempt is None else attempt)
+        if carried is None:
+            return cls.start(now)
+        if carried.started_at > now:
+            return cls(started_at=now, attempt=carried.attempt)
+        return carried
 
 
 def _positive_finite(value: float) -> bool:
     return math.isfinite(value) and value > 0
-
-
-def _as_float(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if not isinstance(value, int | float | Decimal | str | bytes):
-        return None
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _as_count(value: object) -> int | None:
-    number = _as_float(value)
-    if number is None or number < 0 or not number.is_integer():
-        return None
-    return int(number)

@@ -137,4 +137,4 @@ class LineChecker:
             causationid=command.id,
             data=LineRefData(config_id=line.config_id),
         )
-        return PassResult(follow_up=FollowUp(recheck, delay=delay, headers=state.to_headers()))
+        return PassResult(follow_up=FollowUp(recheck, delay=delay, settle=state))

@@ -19,7 +19,7 @@ from contracts import (
 from worker.domain.drift import normalise_host, normalise_login
 from worker.domain.model import Line
 from worker.domain.settle import SettleState
-from worker.errors import PermanentError
+from worker.errors import NeedsOperator, PermanentError
 from worker.handlers.checking import LineChecker, PassResult, subject
 from worker.handlers.ports import PortalLines, Portals, Registrations
 from worker.runtime.handler import CommandContext, EventDraft, Outcome
@@ -61,7 +61,7 @@ class CreateLine:
         data = command.data
         connector = await portal.connector()
         if not connector.usable:
-            raise PermanentError(
+            raise NeedsOperator(
                 f"the SIP connector of {command.portal} is unpaid and has no free minutes",
                 code="CONNECTOR_UNPAID",
             )
@@ -175,5 +175,5 @@ class ReconcileLine:
     async def __call__(self, command: LineReconcile, context: CommandContext) -> Outcome:
         portal = self._portals.for_portal(command.portal)
         line = await _require_line(portal, command.data.config_id, command.portal)
-        settle = SettleState.from_headers(context.headers, now=self._checker.now())
+        settle = SettleState.resume(context.settle, now=self._checker.now())
         return _outcome([], await self._checker.run_pass(command, portal, line, settle))

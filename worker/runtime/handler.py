@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from contracts import Command, Data
+from worker.domain.settle import SettleState
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +25,12 @@ class EventDraft:
 
 @dataclass(frozen=True, slots=True)
 class FollowUp:
-    """A command to deliver again after ``delay`` seconds, with worker-owned headers."""
+    """A command to deliver again after ``delay`` seconds; ``settle`` is the progress of the
+    settle loop it continues (the runtime carries it in headers the handler never sees)."""
 
     command: Command
     delay: float
-    headers: dict[str, Any] = field(default_factory=dict)
+    settle: SettleState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +41,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:
-    """What the runtime knows about a delivery besides the command itself."""
+    """What the runtime knows about a delivery besides the command itself.
+
+    ``attempt`` counts from 1 within the retry budget; ``settle`` is the settle progress a
+    deferred re-check carries (None for a first check or a replayed one), already checked.
+    """
 
     attempt: int
-    headers: dict[str, Any]
+    settle: SettleState | None = None
 
 
 class CommandHandler(Protocol):

@@ -6,6 +6,11 @@ error class        what happens to the delivery          what is published
 BadInput           dead-lettered now, never retried      ``command.rejected``
 TransientError     re-published to a delay tier while    nothing (each retry is a new attempt);
                    attempts remain, then dead-lettered   ``command.failed`` when attempts run out
+                   (``retries_exhausted``)
+NeedsOperator      dead-lettered now                     ``command.failed`` with the upstream code
+                   (``configuration_error``): replay it
+                   once the credentials or the billing
+                   are fixed
 PermanentError     acked: no retry, no dead letter       ``command.failed`` with the upstream code
 anything else      treated as transient (a bug may be    as for TransientError
                    fixed and the message replayed)
@@ -18,14 +23,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
-from worker.errors import BadInput, PermanentError, SiplineError, TransientError
+from worker.errors import BadInput, NeedsOperator, PermanentError, SiplineError, TransientError
+
+RETRIES_EXHAUSTED: Final = "retries_exhausted"
+CONFIGURATION_ERROR: Final = "configuration_error"
 
 
 class Action(Enum):
     REJECT = "reject"
     RETRY = "retry"
     EXHAUSTED = "exhausted"
+    PARK = "park"  # dead-letter for a replay after an operator's fix, and report failed
     FAIL = "fail"
 
 
@@ -34,6 +44,18 @@ class Decision:
     action: Action
     error: SiplineError
     delay: float = 0.0
+
+    @property
+    def dead_letter_reason(self) -> str | None:
+        """The ``x-sipline-reason`` of the dead letter this decision makes, if any."""
+        if self.action is Action.REJECT:
+            assert isinstance(self.error, BadInput)
+            return self.error.reason
+        if self.action is Action.EXHAUSTED:
+            return RETRIES_EXHAUSTED
+        if self.action is Action.PARK:
+            return CONFIGURATION_ERROR
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +75,8 @@ class RetryPolicy:
         classified = classify(error)
         if isinstance(classified, BadInput):
             return Decision(Action.REJECT, classified)
+        if isinstance(classified, NeedsOperator):
+            return Decision(Action.PARK, classified)
         if isinstance(classified, PermanentError):
             return Decision(Action.FAIL, classified)
         assert isinstance(classified, TransientError)

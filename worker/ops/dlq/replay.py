@@ -2,7 +2,8 @@
 
 For each selected dead letter, in order:
 
-1. publish the copy (original body and properties; failure and broker headers stripped;
+1. publish the copy (original body and properties; headers as
+   :func:`worker.runtime.headers.for_replay` keeps them: the publisher's own and
    ``x-sipline-replay-count`` + 1) to the command exchange with the original routing key,
    ``mandatory``, and wait for the broker's confirm;
 2. ack the dead letter (it leaves the DLQ);
@@ -42,7 +43,6 @@ from worker.runtime.events import make_event
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REPLAYS = 3
-_STRIPPED = h.FAILURE_HEADERS | h.BROKER_HEADERS
 
 
 class Limiter(Protocol):
@@ -70,9 +70,7 @@ class ReplayReport:
 
 def replay_headers(letter: DeadLetter) -> dict[str, Any]:
     """The copy's headers: the publisher's own, with a replay count one higher."""
-    out = {k: v for k, v in letter.raw.headers.items() if k not in _STRIPPED}
-    out[h.REPLAY_COUNT] = letter.replay_count + 1
-    return out
+    return h.for_replay(letter.raw.headers, replay_count=letter.replay_count + 1)
 
 
 def replay_copy(letter: DeadLetter) -> Message:

@@ -1,0 +1,130 @@
+"""The one way a delivery ends: publish what it produced (confirmed) → ack → log → observe.
+
+The processor decides an :class:`Ending` (what to publish, which :class:`DeliveryOutcome`,
+what to log); :class:`Finisher` carries it out in that order and nothing else acks. A copy
+that cannot be *encoded* (a header the broker delivered but AMQP cannot carry again) raises
+:class:`Unencodable` before anything of it reaches the broker, so the processor can turn it
+into a rejection instead of returning the command to the queue again and again.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from aio_pika import Message
+
+from contracts import Event
+from worker.adapters.amqp.publisher import Publisher
+from worker.errors import SiplineError
+from worker.runtime.delivery import Delivery
+from worker.runtime.handler import EventDraft
+
+log = logging.getLogger("worker.runtime.processor")
+
+# What encoding a message can raise (pamqp: TypeError for an integer AMQP cannot carry,
+# RecursionError for a deeply nested table, struct.error, UnicodeEncodeError …); a broker
+# or connection failure raises aio-pika's and asyncio's own exceptions, never these.
+ENCODING_ERRORS = (TypeError, ValueError, OverflowError, RecursionError, struct.error)
+
+
+class DeliveryOutcome(StrEnum):
+    """What happened to a delivery (the ``outcome`` of its log line and metric)."""
+
+    OK = "ok"
+    REJECTED = "rejected"
+    RETRIED = "retried"
+    DEAD_LETTERED = "dead_lettered"
+    FAILED = "failed"
+    REQUEUED = "requeued"
+
+
+class MessageObserver(Protocol):
+    """Told what happens to deliveries (metrics plug in here)."""
+
+    def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
+        """A delivery finished with one of :class:`DeliveryOutcome`."""
+
+    def published(self, event_type: str, verdict: str | None) -> None:
+        """An event was confirmed by the broker."""
+
+    def dead_lettered(self, reason: str) -> None:
+        """A command was dead-lettered and the dead letter confirmed."""
+
+
+class NoObserver:
+    def outcome(self, command_type: str, outcome: str, seconds: float) -> None:
+        return None
+
+    def published(self, event_type: str, verdict: str | None) -> None:
+        return None
+
+    def dead_lettered(self, reason: str) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Delayed:
+    """A message for a delay tier (a retry or a re-check) and its routing key."""
+
+    message: Message
+    routing_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How a delivery ends: published in the order dead letter, events, delayed; then acked."""
+
+    outcome: DeliveryOutcome
+    text: str
+    level: int = logging.INFO
+    events: Sequence[Event] = ()
+    delayed: Sequence[Delayed] = ()
+    dead_letter: Message | None = None
+    reason: str | None = None
+    error: SiplineError | None = None
+    drafts: Sequence[EventDraft] = ()  # for the log line: the new line's id, the verdict
+
+
+class Unencodable(Exception):
+    """A copy of the delivery (retry or dead letter) could not be encoded; nothing was sent."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"the copy could not be encoded ({type(cause).__name__})")
+        self.cause = cause
+
+
+class Finisher:
+    def __init__(self, *, publisher: Publisher, observer: MessageObserver) -> None:
+        self._publisher = publisher
+        self._observer = observer
+
+    async def finish(self, delivery: Delivery, ending: Ending) -> DeliveryOutcome:
+        if ending.dead_letter is not None:
+            try:
+                await self._publisher.dead_letter(
+                    ending.dead_letter, routing_key=delivery.routing_key or "unknown"
+                )
+            except ENCODING_ERRORS as exc:
+                raise Unencodable(exc) from exc
+            self._observer.dead_lettered(ending.reason or "unknown")
+        for event in ending.events:
+            await self._publisher.event(event)
+            verdict = getattr(event.data, "verdict", None)
+            self._observer.published(event.MESSAGE_TYPE, None if verdict is None else str(verdict))
+        for delayed in ending.delayed:
+            try:
+                await self._publisher.delayed(delayed.message, routing_key=delayed.routing_key)
+            except ENCODING_ERRORS as exc:
+                raise Unencodable(exc) from exc
+        await delivery.message.ack()
+        if log.isEnabledFor(ending.level):  # the fields cost more than the check
+            fields = delivery.log_fields(
+                ending.outcome, error=ending.error, drafts=ending.drafts, reason=ending.reason
+            )
+            log.log(ending.level, ending.text, extra=fields)
+        return ending.outcome
