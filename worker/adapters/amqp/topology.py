@@ -82,6 +82,9 @@ class TopologySpec:
     delivery_limit: int
     events_max_bytes: int
     events_max_age: str
+    # fleet mode: one router at a time reads the command queue, so arrival order is kept
+    # (worker/fleet); an existing queue declared without it must be migrated first
+    single_active_commands: bool = False
 
     def tier_for(self, seconds: float) -> float:
         """The shortest tier that waits at least ``seconds`` (or the longest tier)."""
@@ -125,6 +128,7 @@ async def declare(channel: AbstractChannel, spec: TopologySpec) -> Declared:
                 "x-dead-letter-strategy": "at-least-once",
                 "x-overflow": "reject-publish",
                 "x-delivery-limit": spec.delivery_limit,
+                **({"x-single-active-consumer": True} if spec.single_active_commands else {}),
             }
         ),
     )

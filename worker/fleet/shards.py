@@ -1,0 +1,69 @@
+"""Which shard a portal is in, and which process owns a shard: pure functions, no I/O.
+
+Both are computed by every process from the same inputs and must agree everywhere, so they
+use a fixed hash (BLAKE2b), never Python's per-process salted ``hash``.
+
+``shard_of`` is Lamping and Veach's jump consistent hash: changing the shard count from S to
+S' moves only the portals that must move (about ``|S' - S| / max(S, S')`` of them).
+
+``assign`` is rendezvous (highest random weight) hashing with a load bound: every shard goes
+to the highest-ranked live member that still has room, where room is ``shards // members``
+shards, plus one for the first ``shards % members`` members to reach it. All members compute
+the same answer from the same member set; every member holds a fair share (the counts differ
+by at most one); a join or a leave moves few shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+_MASK = (1 << 64) - 1
+
+
+def _digest(*parts: str) -> int:
+    data = "\x1f".join(parts).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """Lamping and Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm" (2014)."""
+    if buckets < 1:
+        raise ValueError("buckets must be at least 1")
+    bucket, candidate = -1, 0
+    while candidate < buckets:
+        bucket = candidate
+        key = (key * 2862933555777941757 + 1) & _MASK
+        candidate = int((bucket + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+    return bucket
+
+
+def shard_of(portal: str, shards: int) -> int:
+    """The shard that serves ``portal`` (already lower-cased by the contract)."""
+    return jump_hash(_digest(portal), shards)
+
+
+def assign(shards: int, members: Iterable[str]) -> dict[str, frozenset[int]]:
+    """Every live member's shards; the same answer in every process for the same members."""
+    live = sorted(set(members))
+    if not live:
+        return {}
+    floor, extra = divmod(shards, len(live))
+    held: dict[str, set[int]] = {member: set() for member in live}
+    for shard in range(shards):
+        ranked = sorted(live, key=lambda member: (_digest(member, str(shard)), member))
+        for member in reversed(ranked):
+            count = len(held[member])
+            if count < floor or (count == floor and extra > 0):
+                if count == floor:
+                    extra -= 1
+                held[member].add(shard)
+                break
+    return {member: frozenset(owned) for member, owned in held.items()}
+
+
+def moved(before: Mapping[str, frozenset[int]], after: Mapping[str, frozenset[int]]) -> int:
+    """How many shards change owner between two assignments (for tests and logs)."""
+    owner_before = {shard: member for member, owned in before.items() for shard in owned}
+    owner_after = {shard: member for member, owned in after.items() for shard in owned}
+    return sum(1 for shard, member in owner_after.items() if owner_before.get(shard) != member)
