@@ -2,13 +2,22 @@
 
 Every variable has the prefix ``SIPLINE_``; nested values (``SIPLINE_PORTALS``) are JSON.
 ``VOXIMPLANT_CREDENTIALS`` is also accepted, as the Voximplant clients use that name.
-No other module reads the environment.
+No other module reads the environment: :meth:`Settings.from_environment` is the entry
+points' way in, and it refuses ``SIPLINE_*`` names that are no setting (a typo such as
+``SIPLINE_PORTAL`` would otherwise start a worker with no portals, silently).
+
+Validators never put a value in their messages: a value may be a secret.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -23,6 +32,47 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+PREFIX = "SIPLINE_"
+# ``https://PORTAL[/PATH]/rest/USER_ID/CODE/``: the shape Bitrix24 gives an inbound webhook
+_WEBHOOK_PATH = re.compile(r"^(/[^/]+)*/rest/[^/]+/[^/]+/?$")
+
+
+def amqp_url_problem(url: str) -> str | None:
+    """What is wrong with an AMQP URL, without quoting it (it holds a password), or None.
+
+    The URL is checked before any I/O: a malformed one would otherwise have the connection
+    library retry, or fail deep inside, for ever. ``#`` and ``?`` must be percent-encoded in
+    a password (``%23``, ``%3F``); the virtual host is one path segment (``/`` in it is
+    ``%2F``; ``amqp://host//`` is the default vhost ``/``).
+    """
+    if not url.strip():
+        return "is empty; expected amqp://USER:PASSWORD@HOST:PORT/VHOST"
+    if any(c.isspace() for c in url):
+        return "contains whitespace"
+    if "#" in url:
+        return "contains '#', which ends a URL: percent-encode it as %23 (e.g. in the password)"
+    parts = urlsplit(url)
+    if parts.scheme not in ("amqp", "amqps"):
+        return "must start with amqp:// or amqps://"
+    return _amqp_authority_problem(parts)
+
+
+def _amqp_authority_problem(parts: SplitResult) -> str | None:
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return (
+            "has a port that is not a number from 1 to 65535 "
+            "(a ':', '@', '/' or '?' in the password must be percent-encoded)"
+        )
+    if not host or port == 0:
+        return "names no host" if not host else "has port 0"
+    if "@" in parts.netloc.rsplit("@", 1)[0]:
+        return "has an unencoded '@' in the user or password: percent-encode it as %40"
+    vhost = parts.path[1:]
+    if vhost not in ("", "/") and "/" in vhost:
+        return "the virtual host (the path after the host) must be one segment: write '/' as %2F"
+    return None
 
 
 class OAuthApp(BaseModel):
@@ -62,6 +112,23 @@ class PortalSettings(BaseModel):
     drain_per_second: float | None = Field(
         default=None, gt=0, description="Custom drain rate (overrides the plan)."
     )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        parts = urlsplit(value.get_secret_value())
+        try:
+            host = parts.hostname
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            host = None
+        if parts.scheme not in ("http", "https") or not host or not _WEBHOOK_PATH.match(parts.path):
+            raise ValueError(
+                "is not an inbound webhook URL (expected https://PORTAL/rest/USER_ID/CODE/)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_auth(self) -> PortalSettings:
@@ -193,6 +260,32 @@ class Settings(BaseSettings):
         description="json: a JSON object per line; console: readable; auto: json off a terminal.",
     )
 
+    @classmethod
+    def from_environment(cls, env_file: Path | None = None, **overrides: Any) -> Settings:
+        """The settings of the environment and ``env_file``, for an entry point.
+
+        Raises :class:`UnknownSettings` for a ``SIPLINE_*`` name that is no setting (in the
+        environment or the file), pydantic's ``ValidationError`` for a bad value and
+        pydantic-settings' ``SettingsError`` for a value that is not JSON where JSON is due.
+        """
+        names = list(os.environ)
+        if env_file is not None:
+            from dotenv import dotenv_values
+
+            names += [name for name in dotenv_values(env_file) if name]
+        unknown = unknown_variables(names)
+        if unknown:
+            raise UnknownSettings(unknown)
+        return cls(_env_file=env_file, **overrides)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_url_shape(cls, value: SecretStr) -> SecretStr:
+        problem = amqp_url_problem(value.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("metrics_port", "voximplant_credentials", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -207,3 +300,40 @@ class Settings(BaseSettings):
         if isinstance(value, dict):
             return {str(k).lower(): v for k, v in value.items()}
         return value
+
+
+def variable_names(field: str) -> list[str]:
+    """The environment variables that set ``field`` (the first is the one to document)."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        names = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+        if names:
+            return names
+    return [f"{PREFIX}{field.upper()}"]
+
+
+def known_variables() -> list[str]:
+    return [name for field in Settings.model_fields for name in variable_names(field)]
+
+
+class UnknownSettings(ValueError):
+    """``SIPLINE_*`` names that set nothing; each problem names the closest real one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """One problem per ``SIPLINE_*`` name (case-insensitive, as the settings read them)
+    that is no setting, with the closest known name when one is close."""
+    known = known_variables()
+    problems = []
+    for name in sorted({n.upper() for n in names if n.upper().startswith(PREFIX)}):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        problems.append(f"{name}: not a setting{hint} (see docs/configuration.md)")
+    return problems

@@ -43,7 +43,7 @@ def _run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_bad_settings_exit_2() -> None:
     result = _run(_env(SIPLINE_PREFETCH="0"))
     assert result.returncode == 2
-    assert "prefetch" in result.stderr
+    assert "SIPLINE_PREFETCH" in result.stderr
 
 
 def test_missing_credentials_exit_2() -> None:

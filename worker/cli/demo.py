@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
-from worker.cli.common import env_file_option, fail, load_settings
+from worker.cli.common import env_file_option, fail, settings_or_exit
 from worker.demo.tour import PORTAL, Step, Tour, script
 from worker.observability import logs
 
@@ -187,7 +187,7 @@ async def _tour(amqp_url: str, prefix: str, directory: Path) -> Tour:
 def demo(env_file: Path | None, keep_logs: bool) -> None:
     """A guided tour: the sandbox portal and account, the worker, and a scripted set of
     commands against the local RabbitMQ, printed as the events arrive."""
-    settings = load_settings(env_file)
+    settings = settings_or_exit(env_file)
     logs.configure(level="INFO" if keep_logs else "CRITICAL", fmt="console")
     prefix = f"sipline-demo-{uuid.uuid4().hex[:8]}"
     console.print(

@@ -20,8 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from worker.adapters.amqp.topology import Names
-from worker.cli.common import env_file_option, fail, load_settings, secret_values
-from worker.errors import ConfigurationError
+from worker.cli.common import env_file_option, fail, secret_values, settings_or_exit
 from worker.observability import logs
 from worker.ops.dlq import operations, render, views
 from worker.ops.dlq.broker import DlqBroker, open_broker
@@ -43,10 +42,7 @@ class Target:
 
 
 def _target(env_file: Path | None, prefix: str | None) -> Target:
-    try:
-        settings = load_settings(env_file)
-    except ConfigurationError as exc:
-        fail(str(exc))
+    settings = settings_or_exit(env_file)
     logs.configure(level="WARNING", fmt="console", secrets=secret_values(settings))
     return Target(settings.amqp_url.get_secret_value(), Names(prefix or settings.topology_prefix))
 

@@ -182,6 +182,11 @@ def configuration_markdown(settings: type[BaseModel] = Settings) -> str:
         "`SIPLINE_VOXIMPLANT_CREDENTIALS`, since the Voximplant API clients use that name. "
         "`sipline config` prints the effective settings with secrets masked.",
         "",
+        "A `SIPLINE_*` name that is none of these (a typo such as `SIPLINE_PORTAL`) is refused "
+        "with the closest real name, and every invalid value is reported as one line naming "
+        "its variable; either way the command exits 2 before doing anything else (see "
+        "[operations.md](operations.md#deploy)).",
+        "",
         "## Settings",
         "",
         *settings_table(settings),

@@ -20,8 +20,7 @@ from aiormq.exceptions import AMQPConnectionError
 from rich.console import Console
 
 from worker.adapters.amqp.topology import Names
-from worker.cli.common import env_file_option, fail, load_settings
-from worker.errors import ConfigurationError
+from worker.cli.common import env_file_option, fail, settings_or_exit
 from worker.ops.events import (
     EventFilter,
     EventLogMissing,
@@ -153,10 +152,7 @@ def events(
         since=since_time,
         until=_time(until, "--until", now),
     )
-    try:
-        settings = load_settings(env_file, **({"topology_prefix": prefix} if prefix else {}))
-    except ConfigurationError as exc:
-        fail(str(exc))
+    settings = settings_or_exit(env_file, **({"topology_prefix": prefix} if prefix else {}))
     request = ReadRequest(start=start, follow=follow, limit=limit, as_json=as_json, only=only)
     try:
         shown = asyncio.run(read_events(settings, request))

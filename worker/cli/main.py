@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from worker import __version__
-from worker.cli.common import env_file_option
+from worker.cli.common import configuration_errors, env_file_option
 
 # name → (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -41,6 +41,12 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # a ConfigurationError from any command (settings, a credentials file) is one line
+        # on stderr and exit code 2, never a traceback
+        with configuration_errors():
+            return super().invoke(ctx)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
         rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
@@ -58,9 +64,9 @@ def main() -> None:
 @env_file_option
 def config(env_file: Path | None) -> None:
     """Print the effective settings (secrets masked)."""
-    from worker.cli.common import load_settings
+    from worker.cli.common import settings_or_exit
 
-    settings = load_settings(env_file)
+    settings = settings_or_exit(env_file)
     click.echo(settings.model_dump_json(indent=2))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from worker.cli.common import env_file_option, fail, load_settings, secret_values
+from worker.cli.common import env_file_option, fail, secret_values, settings_or_exit
 from worker.errors import ConfigurationError
 from worker.observability import logs
 from worker.runtime.service import SupervisionError
@@ -39,10 +39,7 @@ async def serve(settings: Settings) -> None:
 @env_file_option
 def run(env_file: Path | None) -> None:
     """Run the worker: consume commands, apply them, cross-check, publish events."""
-    try:
-        settings = load_settings(env_file)
-    except ConfigurationError as exc:
-        fail(str(exc))
+    settings = settings_or_exit(env_file)
     logs.configure(
         level=settings.log_level, fmt=settings.log_format, secrets=secret_values(settings)
     )

@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import click
 
-from worker.cli.common import fail, load_settings
-from worker.errors import ConfigurationError
+from worker.cli.common import fail, settings_or_exit
 from worker.sandbox.portal.options import totals
 from worker.sandbox.voximplant import admin
 
@@ -76,10 +75,7 @@ def _shared_hosts(portals: dict[str, str]) -> dict[str, list[str]]:
 
 
 def _from_env_file(env_file: Path, portal: str | None) -> Target:
-    try:
-        settings = load_settings(env_file)
-    except ConfigurationError as exc:
-        fail(str(exc))
+    settings = settings_or_exit(env_file)
     portals: dict[str, str] = {}
     for domain, entry in settings.portals.items():
         if entry.webhook_url is not None:

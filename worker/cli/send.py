@@ -30,8 +30,7 @@ from pydantic import ValidationError
 
 from contracts import COMMANDS, Command
 from contracts.envelope import SPEC_VERSION, now_utc
-from worker.cli.common import fail, load_settings, secret_values
-from worker.errors import ConfigurationError
+from worker.cli.common import fail, secret_values, settings_or_exit
 from worker.observability import logs
 from worker.settings import Settings
 
@@ -158,10 +157,7 @@ def password_options(func: F) -> F:
 
 # --- publishing --------------------------------------------------------------------------
 def _settings(env_file: Path | None) -> Settings:
-    try:
-        return load_settings(env_file)
-    except ConfigurationError as exc:
-        fail(str(exc))
+    return settings_or_exit(env_file)
 
 
 def _portal(portal: str | None, settings: Settings) -> str:
