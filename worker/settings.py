@@ -230,6 +230,17 @@ class Settings(BaseSettings):
     voximplant_token_lifetime: int = Field(
         default=3600, ge=60, le=3600, description="Lifetime of a signed JWT in seconds."
     )
+    voximplant_api_key: SecretStr | None = Field(
+        default=None,
+        description="The Voximplant account's API key, which signs its HTTP callbacks (secret; "
+        "`sipline sandbox` writes it). Reserved for verifying those callbacks: this version "
+        "serves no callback route and does not read it.",
+    )
+    voximplant_callback_salt: SecretStr | None = Field(
+        default=None,
+        description="The salt of the Voximplant account's callback signatures (secret; "
+        "`sipline sandbox` writes it). Reserved like `SIPLINE_VOXIMPLANT_API_KEY`.",
+    )
 
     # --- reconciliation -----------------------------------------------------------
     settle_deadline: PositiveFloat = Field(

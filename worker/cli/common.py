@@ -111,6 +111,9 @@ def secret_values(settings: Settings) -> list[str]:
     url = settings.amqp_url.get_secret_value()
     if "@" in url and ":" in url.split("@", 1)[0]:
         values.append(url.split("@", 1)[0].rsplit(":", 1)[1])
+    for secret in (settings.voximplant_api_key, settings.voximplant_callback_salt):
+        if secret is not None:
+            values.append(secret.get_secret_value())
     for portal in settings.portals.values():
         if portal.webhook_url is not None:
             hook = portal.webhook_url.get_secret_value().rstrip("/")
