@@ -22,7 +22,7 @@ from rich.progress import Progress
 from worker.adapters.amqp.topology import Names
 from worker.cli.common import env_file_option, fail, secret_values, settings_or_exit
 from worker.observability import logs
-from worker.ops.dlq import operations, render, views
+from worker.ops.dlq import operations, render, transfer, views
 from worker.ops.dlq.broker import DlqBroker, open_broker
 from worker.ops.dlq.errors import DlqError
 from worker.ops.dlq.filters import Filter, parse_duration
@@ -247,11 +247,20 @@ def export(
 @connection_options
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_(env_file: Path | None, prefix: str | None, path: Path) -> None:
-    """Publish the dead letters of a JSON Lines export back into the DLQ (confirmed)."""
+    """Publish the dead letters of a JSON Lines export back into the DLQ (confirmed).
+
+    Every line is read and checked before anything is published: a bad line (exit 2)
+    imports nothing.
+    """
     target = _target(env_file, prefix)
+    try:
+        records = transfer.read_import(path, exchange=target.names.dead_letter_exchange)
+    except DlqError as exc:
+        fail(f"nothing imported: {exc}")
     console = Console()
     report = _run(
-        target, lambda b: operations.import_file(b, path, progress=_progress(console, "importing"))
+        target,
+        lambda b: operations.import_records(b, records, progress=_progress(console, "importing")),
     )
     click.echo(f"imported {report.imported} of {report.total} dead letter(s)")
     if report.error:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.ops.dlq.conftest import CANARY, DlqEnv, cli_env
+from tests.ops.dlq.test_masking import CORPUS
 
 
 @dataclass
@@ -88,8 +89,9 @@ async def test_replay_export_and_import(env: DlqEnv, tmp_path: Path) -> None:
     assert exported.code == 0, exported.err
     assert CANARY not in masked.read_text()
     refused = await sipline("dlq", "import", *prefix, str(masked))
-    assert refused.code == 1
+    assert refused.code == 2
     assert "mask-secrets" in refused.err
+    assert "Traceback" not in refused.err
     moved = tmp_path / "moved.jsonl"
     assert (await sipline("dlq", "export", *prefix, str(moved), "--remove")).code == 0
     await env.wait_depth(env.names.dead_letter_queue, 0)
@@ -109,3 +111,27 @@ async def test_operator_mistakes_get_clear_errors(env: DlqEnv) -> None:
     bad_age = await sipline("dlq", "list", "--prefix", env.names.prefix, "--older-than", "soon")
     assert bad_age.code == 2
     assert "not a duration" in bad_age.err
+
+
+async def test_every_shape_is_masked_by_show_list_text_and_export(
+    env: DlqEnv, tmp_path: Path
+) -> None:
+    shapes = ["double encoded", "encoded 5 times", "python repr", "escaped key, invalid json"]
+    shapes += ["escaped key, double encoded", "webhook url", "deep json", "yaml"]
+    ids = {
+        shape: await env.dead_letter(body=CORPUS[shape].encode(), message_id=f"shape-{n}")
+        for n, shape in enumerate(shapes)
+    }
+    prefix = ("--prefix", env.names.prefix)
+    results = [await sipline("dlq", "show", *prefix, ids[shape]) for shape in shapes[:4]]
+    results.append(await sipline("dlq", "show", *prefix, ids["deep json"], "--json"))
+    searched = await sipline("dlq", "list", *prefix, "--text", CANARY)
+    assert "0 dead letter(s)" in searched.out, searched.out + searched.err
+    results += [searched, await sipline("dlq", "list", *prefix, "--json")]
+    exported = tmp_path / "masked.jsonl"
+    results.append(await sipline("dlq", "export", *prefix, str(exported), "--mask-secrets"))
+    for result in results:
+        assert result.code == 0, result.err
+        assert CANARY not in result.out + result.err
+    assert len(exported.read_text().splitlines()) == len(shapes)
+    assert CANARY not in exported.read_text()

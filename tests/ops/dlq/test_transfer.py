@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,18 +61,19 @@ async def test_export_purge_import_round_trip_is_byte_identical(
     await env.dead_letter()
     await env.transient_dead_letter(type_="line.delete")
     await env.dead_letter(body=NOT_UTF8, message_id="broken-1", reason="not_json")
+    await env.dead_letter(extra_headers={"x-producer-bytes": bytearray(b"\xff\x00")})
     await env.poison()
     before = snapshot(await env.peek_all(env.names.dead_letter_queue))
     path = tmp_path / "dead.jsonl"
     async with env.open() as broker:
-        assert await operations.export(broker, Filter(), path) == 4
-        await env.wait_depth(env.names.dead_letter_queue, 4)  # export alone keeps them
-        assert await operations.purge(broker, Filter(), confirm=yes) == 4
+        assert await operations.export(broker, Filter(), path) == 5
+        await env.wait_depth(env.names.dead_letter_queue, 5)  # export alone keeps them
+        assert await operations.purge(broker, Filter(), confirm=yes) == 5
         await env.wait_depth(env.names.dead_letter_queue, 0)
         report = await operations.import_file(broker, path)
-    await env.wait_depth(env.names.dead_letter_queue, 4)
+    await env.wait_depth(env.names.dead_letter_queue, 5)
     assert report.error is None
-    assert report.imported == report.total == 4
+    assert report.imported == report.total == 5
     assert snapshot(await env.peek_all(env.names.dead_letter_queue)) == before
     assert CANARY in path.read_text()  # a plain export is for moving messages: it is real
 
@@ -132,3 +136,70 @@ async def test_purge_takes_filters_and_a_refusal_removes_nothing(env: DlqEnv) ->
     await env.wait_depth(env.names.dead_letter_queue, 1)
     remaining = [str(m.message_id) for m in await env.peek_all(env.names.dead_letter_queue)]
     assert remaining == [exhausted]
+
+
+def _edit(record: dict[str, Any], change: str) -> dict[str, Any]:
+    """One way to make a record unpublishable although it reads fine."""
+    out = json.loads(json.dumps(record))
+    nested: dict[str, Any] = {}
+    inner = nested
+    for _ in range(40):
+        inner["a"] = {}
+        inner = inner["a"]
+    edits: dict[str, Callable[[], None]] = {
+        "huge integer": lambda: out["headers"].update({"x-n": 2**63}),
+        "negative huge integer": lambda: out["headers"].update({"x-n": -(2**63) - 1}),
+        "priority 1000": lambda: out["properties"].update({"priority": 1000}),
+        "300-byte routing key": lambda: out.update({"routing_key": "k" * 300}),
+        "deep header": lambda: out["headers"].update({"x-deep": nested}),
+        "long message id": lambda: out["properties"].update({"message_id": "m" * 300}),
+        "timestamp before 1970": lambda: out["properties"].update(
+            {"timestamp": "1900-01-01T00:00:00+00:00"}
+        ),
+        "long header name": lambda: out["headers"].update({"x" * 200: 1}),
+        "decimal NaN": lambda: out["headers"].update({"x-d": {"$decimal": "NaN"}}),
+        "bad decimal": lambda: out["headers"].update({"x-d": {"$decimal": "one"}}),
+        "huge headers": lambda: out["headers"].update({"x-big": "b" * 200_000}),
+    }
+    edits[change]()
+    return out
+
+
+UNPUBLISHABLE = [
+    "huge integer",
+    "negative huge integer",
+    "priority 1000",
+    "300-byte routing key",
+    "deep header",
+    "long message id",
+    "timestamp before 1970",
+    "long header name",
+    "decimal NaN",
+    "bad decimal",
+    "huge headers",
+]
+
+
+async def test_a_record_that_cannot_be_encoded_imports_nothing(env: DlqEnv, tmp_path: Path) -> None:
+    """Every line is checked for what the encoder and the broker would refuse, first."""
+    await env.dead_letter()
+    good = tmp_path / "good.jsonl"
+    async with env.open() as broker:
+        await operations.export(broker, Filter(), good)
+    line = good.read_text().splitlines()[0]
+    record = json.loads(line)
+    files = {change: [line, json.dumps(_edit(record, change))] for change in UNPUBLISHABLE}
+    files["NaN header"] = [line, line.replace('"headers": {', '"headers": {"x-f": NaN, ', 1)]
+    files["Infinity header"] = [
+        line,
+        line.replace('"headers": {', '"headers": {"x-f": -Infinity, ', 1),
+    ]
+    async with env.open() as broker:
+        for change, lines in files.items():
+            path = tmp_path / f"{change}.jsonl"
+            path.write_text("\n".join([*lines, line]) + "\n")
+            with pytest.raises(DlqError, match=rf"{change}\.jsonl:2: ") as caught:
+                await operations.import_file(broker, path)
+            assert "Traceback" not in str(caught.value)
+    await env.wait_depth(env.names.dead_letter_queue, 1)
+    assert await env.depth(env.names.dead_letter_queue) == 1

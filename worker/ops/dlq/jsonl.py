@@ -32,7 +32,7 @@ FORMAT = "sipline.dlq/1"
 
 
 def encode_value(value: Any) -> Any:
-    if isinstance(value, bytes):
+    if isinstance(value, bytes | bytearray):
         return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, datetime):
         return {"$time": value.isoformat()}
@@ -130,9 +130,22 @@ def _decode_properties(props: dict[str, Any]) -> Properties:
     )
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def decode(line: str) -> Raw:
     """The message a line describes; ``ValueError`` says what is wrong with it."""
-    record = json.loads(line)
+    try:
+        return _decode(line)
+    except RecursionError:
+        raise ValueError("nested too deeply to read") from None
+    except ArithmeticError as exc:  # decimal.InvalidOperation
+        raise ValueError(f"not a decimal: {exc}") from None
+
+
+def _decode(line: str) -> Raw:
+    record = json.loads(line, parse_constant=_no_constant)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ValueError(f"not a {FORMAT} record")
     if record.get("masked"):

@@ -7,7 +7,9 @@ Two kinds of dead letters land in ``<p>.commands.dlq``:
   ``x-death`` / ``x-first-death-reason: delivery_limit``.
 
 Parsing never fails: a body that is not UTF-8 or not JSON still yields a ``DeadLetter``
-(portal unknown, id from the message properties or a digest of the body).
+(portal unknown, id from the message properties or a digest of the body). The fields shown
+to people (error message, field errors, history) are masked here, once: a producer can
+forge any header.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from contracts.envelope import PORTAL_PATTERN
+from worker.ops.dlq.masking import mask_text, mask_value
 from worker.runtime import headers as h
 
 _PORTAL = re.compile(PORTAL_PATTERN)
@@ -137,7 +140,7 @@ def _portal(decoded: dict[str, Any] | None) -> str | None:
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -146,7 +149,7 @@ def _json_list(value: Any) -> list[dict[str, Any]]:
         return []
     try:
         decoded = json.loads(text(value))
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     if not isinstance(decoded, list):
         return []
@@ -204,9 +207,9 @@ def parse(raw: Raw) -> DeadLetter:
         replay_count=max(_int(hdrs.get(h.REPLAY_COUNT)) or 0, 0),
         replay_routing_key=routing_key,
         error_code=_printable(hdrs.get(h.ERROR_CODE)),
-        error_message=text(hdrs[h.ERROR_MESSAGE]) if h.ERROR_MESSAGE in hdrs else None,
-        field_errors=_json_list(hdrs.get(h.FIELD_ERRORS)),
-        history=history,
+        error_message=mask_text(text(hdrs[h.ERROR_MESSAGE])) if h.ERROR_MESSAGE in hdrs else None,
+        field_errors=mask_value(_json_list(hdrs.get(h.FIELD_ERRORS))),
+        history=mask_value(history),
         broker_made=not sipline,
         raw=raw,
     )

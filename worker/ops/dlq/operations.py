@@ -13,7 +13,7 @@ from aiolimiter import AsyncLimiter
 from worker.ops.dlq import transfer
 from worker.ops.dlq.broker import DlqBroker
 from worker.ops.dlq.filters import Filter
-from worker.ops.dlq.model import DeadLetter
+from worker.ops.dlq.model import DeadLetter, Raw
 from worker.ops.dlq.replay import DEFAULT_MAX_REPLAYS, Replayer, ReplayReport
 from worker.ops.dlq.sinks import ConfirmedExchange
 from worker.ops.dlq.store import DeadLetterSession, Held
@@ -85,7 +85,15 @@ async def export(
 async def import_file(
     broker: DlqBroker, path: Path, *, progress: Progress = _no_progress
 ) -> transfer.ImportReport:
-    records = transfer.read_import(path)
+    """Read and check the whole file, then publish its records into the DLQ."""
+    records = transfer.read_import(path, exchange=broker.names.dead_letter_exchange)
+    return await import_records(broker, records, progress=progress)
+
+
+async def import_records(
+    broker: DlqBroker, records: list[Raw], *, progress: Progress = _no_progress
+) -> transfer.ImportReport:
+    """Publish records read (and checked) by :func:`transfer.read_import` into the DLQ."""
     with progress(len(records)) as advance:
         return await transfer.import_records(
             records,

@@ -139,7 +139,7 @@ def detail(letter: DeadLetter, now: datetime) -> Group:
 def _pretty(body: str) -> str:
     try:
         return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to indent
         return body
 
 

@@ -9,6 +9,7 @@ from aio_pika import DeliveryMode, Message
 from aio_pika.abc import AbstractExchange
 
 from worker.ops.dlq.model import Raw
+from worker.ops.dlq.wire import wire_value
 
 
 class Sink(Protocol):
@@ -32,7 +33,7 @@ class ConfirmedExchange:
 
 
 def message_from(raw: Raw, *, headers: Mapping[str, Any]) -> Message:
-    """The message with its body and properties, and the headers given."""
+    """The message with its body and properties, and the headers given (ready for the wire)."""
     props = raw.properties
     return Message(
         body=raw.body,
@@ -46,5 +47,5 @@ def message_from(raw: Raw, *, headers: Mapping[str, Any]) -> Message:
         reply_to=props.reply_to,
         priority=props.priority,
         delivery_mode=DeliveryMode.PERSISTENT if props.persistent else DeliveryMode.NOT_PERSISTENT,
-        headers=dict(headers),
+        headers=wire_value(dict(headers)),
     )

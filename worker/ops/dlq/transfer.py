@@ -1,11 +1,13 @@
 """Export to a JSON Lines file, import from one, purge.
 
 ``export --remove`` acks the exported dead letters only after the file is written, flushed
-and fsynced; ``import`` checks every line before publishing any, then publishes each to the
-dead-letter exchange with confirms (a failure part way leaves the lines before it imported:
-the report says how many, and importing the rest means editing the file or accepting
-duplicates). Purging acks the selected dead letters: it is the one operation that loses
-messages on purpose, hence the confirmation the CLI asks for.
+and fsynced; ``import`` reads every line and checks that it can be published as it stands
+(:mod:`worker.ops.dlq.wire`) before publishing any, then publishes each to the dead-letter
+exchange with confirms. Only the broker itself can still stop an import part way (a
+connection lost, a publish refused): the report then says how many were imported, and
+importing the rest means editing the file or accepting duplicates. Purging acks the
+selected dead letters: it is the one operation that loses messages on purpose, hence the
+confirmation the CLI asks for.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.ops.dlq import jsonl
+from worker.ops.dlq import jsonl, wire
 from worker.ops.dlq.errors import DlqError
 from worker.ops.dlq.model import Raw
 from worker.ops.dlq.sinks import Sink, message_from
@@ -51,18 +53,40 @@ async def export(
     return count
 
 
-def read_import(path: Path) -> list[Raw]:
-    """Every record of the file, or a ``DlqError`` naming the first bad line."""
+def read_import(path: Path, *, exchange: str = "") -> list[Raw]:
+    """Every record of the file, each checked to be publishable as it stands.
+
+    Raises ``DlqError`` naming the first line that cannot be read or could not be sent, so
+    that nothing is published from a file that would stop part way.
+    """
     records: list[Raw] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise DlqError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    with handle:
+        for number, data in enumerate(handle, start=1):
             try:
-                records.append(jsonl.decode(line))
+                raw = _record(data, exchange)
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                raise DlqError(f"{path}:{number}: {exc}") from exc
+                raise DlqError(f"{path}:{number}: {exc}") from None
+            if raw is not None:
+                records.append(raw)
     return records
+
+
+def _record(data: bytes, exchange: str) -> Raw | None:
+    try:
+        line = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text (is this an export file?)") from None
+    if not line.strip():
+        return None
+    raw = jsonl.decode(line)
+    wire.check(
+        message_from(raw, headers=raw.headers), exchange=exchange, routing_key=raw.routing_key
+    )
+    return raw
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _bytes(value: bytes) -> str:
+def _bytes(value: bytes | bytearray) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
@@ -29,7 +29,7 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
-    if isinstance(value, bytes):
+    if isinstance(value, bytes | bytearray):
         return _bytes(value)
     if isinstance(value, datetime | Decimal):
         return value.isoformat() if isinstance(value, datetime) else str(value)
