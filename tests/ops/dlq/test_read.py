@@ -47,7 +47,7 @@ async def test_list_filters_and_summary(env: DlqEnv) -> None:
         new = await operations.read(broker, Filter(newer_than=timedelta(hours=1)))
         assert ids["old"] not in {letter.id for letter in new}
         assert len(new) == 3
-        by_text = await operations.read(broker, Filter(text="503"))
+        by_text = await operations.read(broker, Filter(text="answered 503"))
         assert [letter.id for letter in by_text] == [ids["exhausted"]]
         assert await operations.read(broker, Filter(text=CANARY)) == []
         limited = await operations.read(broker, Filter(), limit=2)
