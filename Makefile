@@ -32,10 +32,12 @@ types: setup
 
 test: setup
 	scripts/ensure-rabbitmq
+	scripts/ensure-postgres
 	$(BIN)/pytest -m "not slow"
 
 test-slow: setup
 	scripts/ensure-rabbitmq
+	scripts/ensure-postgres
 	$(BIN)/pytest -m slow
 
 bench: setup  ## make bench NAMES="sweep_requests worker_cost"

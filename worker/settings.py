@@ -209,6 +209,43 @@ class Settings(BaseSettings):
         description="Where refreshed OAuth tokens are persisted across restarts.",
     )
 
+    # --- store ------------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Directory of the embedded store (`sipline.db`) when no store URL is set.",
+    )
+    store_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Where state lives: `sqlite:///PATH` (embedded, one host) or "
+            "`postgresql://USER:PASSWORD@HOST:PORT/DB` (several processes or hosts). "
+            "Empty: `sqlite:///DATA_DIR/sipline.db`."
+        ),
+    )
+    store_schema: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema of the store's tables (empty: the server's default).",
+    )
+    store_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet key(s) encrypting the store's secrets, comma-separated: the first "
+            "encrypts, all decrypt (rotation). `sipline store generate-key` makes one."
+        ),
+    )
+    store_auto_upgrade: bool = Field(
+        default=True,
+        description="Apply pending store migrations at start; off: refuse to start until "
+        "`sipline store upgrade` has run.",
+    )
+
+    @field_validator("store_url", "store_schema", "store_key", mode="before")
+    @classmethod
+    def _store_empty_is_unset(cls, value: object) -> object:
+        """An empty ``SIPLINE_STORE_*`` means the default, as if it were not set."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     # --- Voximplant -------------------------------------------------------------
     voximplant_credentials: Path | None = Field(
         default=None,

@@ -25,6 +25,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dlq": ("worker.cli.dlq", "dlq", "Inspect, replay and purge dead letters."),
     "events": ("worker.cli.events", "events", "Read the audit trail of events."),
     "schema": ("worker.cli.schema", "schema", "Write or check the generated contract files."),
+    "store": (
+        "worker.cli.store",
+        "store",
+        "Migrations, the encryption key, and where the store is.",
+    ),
 }
 
 

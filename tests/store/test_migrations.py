@@ -1,0 +1,101 @@
+"""Migrations: reversible step by step, equal to the tables module, safe to race, and a
+store newer than the code is refused with one line."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect, text
+
+from tests.store.conftest import Backend
+from worker.adapters.store import open_store, resolve
+from worker.adapters.store.engine import create_engine
+from worker.adapters.store.migrate import downgrade, head_revision, state, upgrade
+from worker.adapters.store.tables import metadata
+from worker.store import StoreSchemaError
+
+STEPS = ["0001", "0002", "0003"]
+
+
+def _tables(connection: Connection) -> set[str]:
+    return set(inspect(connection).get_table_names()) - {"alembic_version"}
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+async def test_each_revision_goes_up_and_down(backend: Backend) -> None:
+    location = resolve(backend.settings())
+    engine = create_engine(location)
+    try:
+        seen: list[set[str]] = []
+        for step in STEPS:
+            await upgrade(engine, location, target=step)
+            async with engine.connect() as conn:
+                seen.append(await conn.run_sync(_tables))
+        assert seen[0] < seen[1] < seen[2]
+        assert seen[-1] == set(metadata.tables)
+        for step, expected in zip(
+            reversed(["base", *STEPS[:-1]]), reversed([set(), *seen[:-1]]), strict=True
+        ):
+            await downgrade(engine, location, target=step)
+            async with engine.connect() as conn:
+                assert await conn.run_sync(_tables) == expected
+        await upgrade(engine, location)
+        assert (await state(engine, location)).status == "current"
+    finally:
+        await engine.dispose()
+
+
+async def test_migrated_schema_equals_the_tables_module(backend: Backend) -> None:
+    location = resolve(backend.settings())
+    engine = create_engine(location)
+    try:
+        await upgrade(engine, location)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_several_processes_upgrading_at_once_agree(backend: Backend) -> None:
+    location = resolve(backend.settings())
+    engines = [create_engine(location) for _ in range(4)]
+    try:
+        results = await asyncio.gather(*(upgrade(e, location) for e in engines))
+        head = head_revision()
+        assert Counter(results) == Counter({(None, head): 1, (head, head): 3})
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_a_newer_schema_is_refused_with_one_line(backend: Backend) -> None:
+    settings = backend.settings()
+    async with open_store(settings) as store, store.engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreSchemaError) as caught:
+        async with open_store(settings):
+            pass
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "9999" in message
+    assert "newer than this sipline knows" in message
+
+
+async def test_without_auto_upgrade_a_behind_store_asks_for_the_command(
+    backend: Backend,
+) -> None:
+    with pytest.raises(StoreSchemaError, match="run `sipline store upgrade`"):
+        async with open_store(backend.settings(store_auto_upgrade=False)):
+            pass
+    async with open_store(backend.settings()):
+        pass
+    async with open_store(backend.settings(store_auto_upgrade=False)):
+        pass

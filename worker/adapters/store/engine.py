@@ -1,0 +1,63 @@
+"""The async engine for a :class:`~.location.Location`, with each backend's locking rules.
+
+SQLite: WAL journal (readers do not block the writer), a busy timeout instead of instant
+``database is locked``, and transactions we begin ourselves: ``BEGIN IMMEDIATE`` for a
+writing unit of work (it takes the write lock up front, so two writers queue instead of
+deadlocking on a lock upgrade), plain ``BEGIN`` for a read-only one.
+
+PostgreSQL: asyncpg, the schema as the connection's ``search_path``, a pre-ping so a
+connection the server dropped is replaced rather than failing a unit of work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from worker.adapters.store.location import Location
+
+READONLY = "sipline_readonly"
+BUSY_TIMEOUT_MS = 15_000
+CONNECT_TIMEOUT = 10.0
+
+
+def create_engine(location: Location) -> AsyncEngine:
+    if location.backend == "sqlite":
+        return _sqlite(location)
+    connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
+    if location.schema:
+        connect_args["server_settings"] = {"search_path": location.schema}
+    return create_async_engine(
+        location.url, connect_args=connect_args, pool_pre_ping=True, pool_size=5
+    )
+
+
+def _sqlite(location: Location) -> AsyncEngine:
+    path = location.path
+    assert path is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.touch(mode=0o600)  # SQLite gives its -wal and -shm files the same mode
+    engine = create_async_engine(location.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        readonly = connection.get_execution_options().get(READONLY, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,27 @@
+"""What every repository shares: the connection of its unit of work, the cipher, a clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from worker.adapters.store.crypto import Cipher
+
+Clock = Callable[[], datetime]
+
+
+class Repository:
+    def __init__(self, conn: AsyncConnection, *, cipher: Cipher, now: Clock) -> None:
+        self._conn = conn
+        self._cipher = cipher
+        self._now = now
+
+    def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update``."""
+        if self._conn.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)

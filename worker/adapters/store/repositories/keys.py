@@ -1,0 +1,42 @@
+"""Small de-duplication records: create command ids → lines, inbound callback ids."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from worker.adapters.store.repositories.base import Repository
+from worker.adapters.store.tables import callbacks, create_commands
+
+
+class SqlCreates(Repository):
+    async def record(self, command_id: str, *, portal: str, config_id: int) -> bool:
+        query = (
+            self._insert(create_commands)
+            .values(
+                command_id=command_id,
+                portal=portal.lower(),
+                config_id=config_id,
+                recorded_at=self._now(),
+            )
+            .on_conflict_do_nothing(index_elements=["command_id"])
+            .returning(create_commands.c.command_id)
+        )
+        return (await self._conn.execute(query)).first() is not None
+
+    async def find(self, command_id: str) -> tuple[str, int] | None:
+        query = select(create_commands.c.portal, create_commands.c.config_id).where(
+            create_commands.c.command_id == command_id
+        )
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else (str(row[0]), int(row[1]))
+
+
+class SqlCallbacks(Repository):
+    async def remember(self, account_id: int, callback_id: str) -> bool:
+        query = (
+            self._insert(callbacks)
+            .values(account_id=account_id, callback_id=callback_id, received_at=self._now())
+            .on_conflict_do_nothing(index_elements=["account_id", "callback_id"])
+            .returning(callbacks.c.account_id)
+        )
+        return (await self._conn.execute(query)).first() is not None

@@ -1,0 +1,162 @@
+"""The repositories (one per aggregate) and the unit of work that commits them as one.
+
+Use::
+
+    async with store.unit_of_work() as uow:
+        portal = await uow.portals.get("example.bitrix24.ru")
+        ...
+        await uow.commit()          # leaving without commit() rolls everything back
+
+A unit of work is one database transaction. On SQLite a writing unit of work holds the
+database's write lock from its first statement (``BEGIN IMMEDIATE``), so keep it short and
+do no network I/O inside, with one deliberate exception: :func:`worker.store.refresh_under_lock`.
+``store.unit_of_work(readonly=True)`` takes no write lock (for listings and status pages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import SecretStr
+
+from worker.store.records import LineChange, LineRecord, PortalRecord, TokenRecord
+
+
+class PortalRepository(Protocol):
+    """The portal registry. Domains are stored lower-case."""
+
+    async def get(self, domain: str) -> PortalRecord | None: ...
+
+    async def list(self, *, enabled: bool | None = None) -> list[PortalRecord]:
+        """Every portal (or only enabled / disabled ones), ordered by domain."""
+        ...
+
+    async def by_member_id(self, member_id: str) -> PortalRecord | None:
+        """The portal a Bitrix24 install or event names by its ``member_id``."""
+        ...
+
+    async def add(self, portal: PortalRecord) -> PortalRecord:
+        """Insert; raises :class:`~worker.store.PortalExists`. Returns the stored record."""
+        ...
+
+    async def update(self, portal: PortalRecord) -> PortalRecord:
+        """Overwrite every field but the creation time; raises ``PortalNotFound``."""
+        ...
+
+    async def remove(self, domain: str) -> bool:
+        """Delete the portal and its OAuth tokens; False when there was no such portal."""
+        ...
+
+    async def revision(self) -> int:
+        """A number that grows with every add, update and remove of any portal.
+
+        One cheap read: a worker polls it and reloads the registry only when it moved.
+        """
+        ...
+
+
+class TokenRepository(Protocol):
+    """OAuth token pairs, shared by every process that serves the portal."""
+
+    async def get(self, portal: str) -> TokenRecord | None: ...
+
+    async def lock(self, portal: str) -> TokenRecord | None:
+        """Read the pair and hold its row lock until the unit of work ends.
+
+        ``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the writing unit of work already
+        holds the database's write lock. Others calling ``lock`` wait here.
+        """
+        ...
+
+    async def put(
+        self,
+        portal: str,
+        *,
+        access_token: SecretStr,
+        refresh_token: SecretStr,
+        expires_at: datetime | None,
+    ) -> TokenRecord:
+        """Store a new pair (insert or replace); its generation is one above the last."""
+        ...
+
+    async def remove(self, portal: str) -> bool: ...
+
+
+class LineRepository(Protocol):
+    """The projection of the event log: every line's current state."""
+
+    async def apply(self, change: LineChange) -> bool:
+        """Apply one event; False (and nothing changed) when its id was applied before.
+
+        Idempotent by ``change.event_id`` within the same unit of work as the row change,
+        so a redelivered event, or one replayed while rebuilding, changes nothing.
+        A verdict's ``verdict_since`` moves only when the verdict differs from the last.
+        """
+        ...
+
+    async def get(self, portal: str, config_id: int) -> LineRecord | None: ...
+
+    async def list(
+        self,
+        *,
+        portal: str | None = None,
+        verdicts: Sequence[str] | None = None,
+        include_deleted: bool = False,
+    ) -> list[LineRecord]:
+        """Lines ordered by portal and config id, filtered as asked."""
+        ...
+
+    async def counts(self) -> dict[tuple[str, str | None], int]:
+        """(portal, verdict) → number of live lines; verdict None for unchecked lines."""
+        ...
+
+    async def clear(self) -> None:
+        """Forget every line and applied event id (before a rebuild from the first offset)."""
+        ...
+
+
+class CreateCommandRepository(Protocol):
+    """Which line a ``line.create`` command made, by its command id."""
+
+    async def record(self, command_id: str, *, portal: str, config_id: int) -> bool:
+        """Remember the line; False when the command id was recorded before (kept as is)."""
+        ...
+
+    async def find(self, command_id: str) -> tuple[str, int] | None:
+        """(portal, config_id) the command created, or None."""
+        ...
+
+
+class CallbackRepository(Protocol):
+    """De-duplication of inbound callbacks (Voximplant account id + callback id)."""
+
+    async def remember(self, account_id: int, callback_id: str) -> bool:
+        """True the first time this pair is seen, False for a repeat."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; nothing is kept unless ``commit`` runs."""
+
+    portals: PortalRepository
+    tokens: TokenRepository
+    lines: LineRepository
+    creates: CreateCommandRepository
+    callbacks: CallbackRepository
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class Store(Protocol):
+    """An open store: hands out units of work; closed once by its owner."""
+
+    def unit_of_work(self, *, readonly: bool = False) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A new transaction; rolled back on exit unless committed, and on any error."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,124 @@
+"""The store's records: plain frozen values, secrets as :class:`~pydantic.SecretStr`.
+
+A record read from the store carries decrypted secrets wrapped in ``SecretStr`` (so a stray
+``repr`` or log line shows ``**********``); the SQL adapter encrypts them on the way in.
+Times are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from pydantic import SecretStr
+
+AuthKind = Literal["webhook", "oauth"]
+Plan = Literal["standard", "enterprise", "custom"]
+RepairPolicy = Literal["observe", "repair"]
+LineChangeKind = Literal["created", "updated", "deleted", "reconciled"]
+
+DEFAULT_OAUTH_SERVER = "https://oauth.bitrix24.tech/oauth/token/"
+
+
+@dataclass(frozen=True, slots=True)
+class PortalRecord:
+    """One Bitrix24 portal in the registry: how to reach it and how to treat it.
+
+    ``version`` is assigned by the store on every change (a store-wide increasing number),
+    so a poller that remembers the highest version it saw can tell what changed.
+    """
+
+    domain: str
+    auth: AuthKind
+    webhook_url: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    rest_url: str | None = None
+    oauth_server_url: str = DEFAULT_OAUTH_SERVER
+    plan: Plan = "standard"
+    bucket_capacity: int | None = None
+    drain_per_second: float | None = None
+    enabled: bool = True
+    member_id: str | None = None
+    application_token: SecretStr | None = None
+    sweep_interval: float | None = None
+    repair_policy: RepairPolicy = "observe"
+    repair_budget: int | None = None
+    owns_voximplant_account: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if self.auth == "webhook" and self.webhook_url is None:
+            raise ValueError("a webhook portal needs its webhook URL")
+        if self.auth == "oauth" and not (self.client_id and self.client_secret):
+            raise ValueError("an OAuth portal needs its client id and client secret")
+
+    def bucket(self) -> tuple[int, float]:
+        """The leaky bucket (capacity, drain per second) this portal's plan allows."""
+        capacity, drain = (250, 5.0) if self.plan == "enterprise" else (50, 2.0)
+        return (self.bucket_capacity or capacity, self.drain_per_second or drain)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """A portal's current OAuth pair; ``generation`` grows by one with every stored pair."""
+
+    portal: str
+    access_token: SecretStr
+    refresh_token: SecretStr
+    expires_at: datetime | None
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecord:
+    """The projected current state of one line, keyed by (portal, config_id)."""
+
+    portal: str
+    config_id: int
+    title: str | None
+    line_type: str | None
+    reg_id: int | None
+    verdict: str | None
+    verdict_since: datetime | None
+    last_checked: datetime | None
+    findings: list[str]
+    last_command_id: str | None
+    deleted: bool
+    last_event_id: str
+    last_event_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LineChange:
+    """One event of the event log, as the line projection needs it.
+
+    ``None`` fields leave the stored value as it is. ``kind`` says what happened:
+    ``created`` (title, type and reg_id known), ``updated`` (title when it changed),
+    ``deleted`` (the row is marked, never dropped) or ``reconciled`` (a verdict and its
+    findings; the check time is ``occurred_at``).
+    """
+
+    event_id: str
+    occurred_at: datetime
+    portal: str
+    config_id: int
+    kind: LineChangeKind
+    command_id: str | None = None
+    title: str | None = None
+    line_type: str | None = None
+    reg_id: int | None = None
+    verdict: str | None = None
+    findings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    """A pair the OAuth server just issued, not yet stored."""
+
+    access_token: SecretStr
+    refresh_token: SecretStr
+    expires_at: datetime | None
