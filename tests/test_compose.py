@@ -74,7 +74,18 @@ def _published(service: dict[str, Any]) -> set[str]:
 
 
 def test_services() -> None:
-    assert set(SERVICES) == {"rabbitmq", "sandbox", "worker"}
+    assert set(SERVICES) == {"rabbitmq", "sandbox", "worker", "postgres"}
+
+
+def test_postgres_is_pinned_healthchecked_persistent_and_only_in_the_fleet_profile() -> None:
+    postgres = SERVICES["postgres"]
+    assert re.fullmatch(r"postgres:\d+\.\d+", postgres["image"])
+    assert postgres["profiles"] == ["fleet"]
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert "5432" in _published(postgres)
+    assert "postgres-data" in COMPOSE["volumes"]
+    assert any(str(v).startswith("postgres-data:") for v in postgres["volumes"])
+    assert all("profiles" not in SERVICES[name] for name in ("rabbitmq", "sandbox", "worker"))
 
 
 def test_rabbitmq_is_pinned_with_management_and_a_healthcheck() -> None:

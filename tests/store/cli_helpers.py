@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from click.testing import CliRunner, Result
 
 from tests.store.conftest import Backend
 
@@ -38,3 +41,25 @@ def sipline(
         timeout=60,
         check=False,
     )
+
+
+def invoke(backend: Backend, *args: str, env: dict[str, str] | None = None) -> Result:
+    """The same command in this process (click's runner): fast enough for long scenarios.
+
+    Exit codes, stdout and stderr are the real command's; only the process is shared.
+    """
+    from worker.cli.main import main
+
+    wanted = env or store_env(backend)
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
+    overrides.update(wanted)
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return CliRunner(env=overrides).invoke(main, list(args), catch_exceptions=False)
+    finally:  # the command configures logging for itself; give pytest its handlers back
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)

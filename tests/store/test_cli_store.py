@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests.store.cli_helpers import SIPLINE, sipline, store_env
+from tests.store.cli_helpers import SIPLINE, invoke, sipline, store_env
 from tests.store.conftest import Backend
 from worker.adapters.store import generate_key, head_revision
 
@@ -28,19 +28,19 @@ def test_three_processes_upgrading_at_once_all_succeed_once(backend: Backend) ->
 
 
 def test_info_and_the_key_errors_exit_2_in_one_line(backend: Backend) -> None:
-    fresh = sipline(backend, "store", "info", "--json")
-    assert fresh.returncode == 0, fresh.stderr
+    fresh = invoke(backend, "store", "info", "--json")
+    assert fresh.exit_code == 0, fresh.stderr
     assert '"revision": null' in fresh.stdout
-    assert sipline(backend, "store", "upgrade").returncode == 0
-    first = sipline(backend, "store", "info", "--json")
-    assert first.returncode == 0, first.stderr
+    assert invoke(backend, "store", "upgrade").exit_code == 0
+    first = invoke(backend, "store", "info", "--json")
+    assert first.exit_code == 0, first.stderr
     assert f'"revision": "{head_revision()}"' in first.stdout
     for env in (
         store_env(backend, SIPLINE_STORE_KEY=None),
         store_env(backend, SIPLINE_STORE_KEY=generate_key()),
     ):
-        refused = sipline(backend, "store", "info", env=env)
-        assert refused.returncode == 2
+        refused = invoke(backend, "store", "info", env=env)
+        assert refused.exit_code == 2
         assert refused.stdout == ""
         assert refused.stderr.count("\n") == 1
         assert "SIPLINE_STORE_KEY" in refused.stderr

@@ -24,6 +24,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sandbox-ctl": ("worker.cli.sandbox", "sandbox_ctl", "Steer a running sandbox."),
     "dlq": ("worker.cli.dlq", "dlq", "Inspect, replay and purge dead letters."),
     "events": ("worker.cli.events", "events", "Read the audit trail of events."),
+    "portals": (
+        "worker.cli.portals",
+        "portals",
+        "The portal registry: add, list, show, set, remove.",
+    ),
     "schema": ("worker.cli.schema", "schema", "Write or check the generated contract files."),
     "store": (
         "worker.cli.store",

@@ -141,11 +141,20 @@ class CallbackRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction over every repository; nothing is kept unless ``commit`` runs."""
 
-    portals: PortalRepository
-    tokens: TokenRepository
-    lines: LineRepository
-    creates: CreateCommandRepository
-    callbacks: CallbackRepository
+    @property
+    def portals(self) -> PortalRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
+
+    @property
+    def lines(self) -> LineRepository: ...
+
+    @property
+    def creates(self) -> CreateCommandRepository: ...
+
+    @property
+    def callbacks(self) -> CallbackRepository: ...
 
     async def commit(self) -> None: ...
 

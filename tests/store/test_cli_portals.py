@@ -1,0 +1,127 @@
+"""``sipline portals``: the registry through the real executable, with a canary secret that
+must never appear in any output, nor in clear in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tests.store.cli_helpers import invoke, store_env
+from tests.store.conftest import Backend
+from worker.adapters.store import generate_key, open_store
+from worker.adapters.store.tables import oauth_tokens, portals
+
+CANARY = f"canary{uuid.uuid4().hex}"
+HOOK = f"https://hook.bitrix24.test/rest/1/{CANARY}/"
+
+
+def test_add_list_show_set_remove_never_print_a_secret(backend: Backend) -> None:
+    env = store_env(
+        backend,
+        HOOK_URL=HOOK,
+        APP_SECRET=f"{CANARY}secret",
+        APP_ACCESS=f"{CANARY}access",
+        APP_REFRESH=f"{CANARY}refresh",
+    )
+    outputs: list[str] = []
+
+    def run(*args: str, code: int = 0) -> str:
+        result = invoke(backend, "portals", *args, env=env)
+        outputs.extend([result.stdout, result.stderr])
+        assert result.exit_code == code, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    run("add", "hook.bitrix24.test", "--webhook-url-env", "HOOK_URL", "--plan", "enterprise")
+    run(
+        "add",
+        "App.Bitrix24.Test",
+        "--oauth",
+        "--client-id",
+        "local.123",
+        "--client-secret-env",
+        "APP_SECRET",
+        "--access-token-env",
+        "APP_ACCESS",
+        "--refresh-token-env",
+        "APP_REFRESH",
+        "--bucket",
+        "100/3",
+        "--repair",
+        "repair",
+    )
+    run("add", "hook.bitrix24.test", "--webhook-url-env", "HOOK_URL", code=1)
+    listed = json.loads(run("list", "--json"))
+    assert [p["domain"] for p in listed] == ["app.bitrix24.test", "hook.bitrix24.test"]
+    app, hook = listed
+    assert (app["auth"], app["bucket"], app["plan"], app["repair_policy"]) == (
+        "oauth",
+        "100/3",
+        "custom",
+        "repair",
+    )
+    assert app["client_secret"] == "set"
+    assert hook["webhook_url"] == "https://hook.bitrix24.test/rest/1/***/"
+    assert hook["bucket"] == "250/5"
+    table = run("list")
+    assert "hook.bitrix24.test" in table
+    assert "app.bitrix24.test" in table
+    shown = json.loads(run("show", "app.bitrix24.test", "--json"))
+    assert shown["tokens"]["generation"] == 1
+    assert shown["tokens"]["refresh_token"] == "set"
+    run("show", "app.bitrix24.test")
+    run("set", "hook.bitrix24.test", "--disable", "--bucket", "10/1", "--sweep-interval", "60")
+    changed = json.loads(run("show", "hook.bitrix24.test", "--json"))
+    assert (changed["enabled"], changed["bucket"], changed["sweep_interval"]) == (False, "10/1", 60)
+    assert changed["version"] > hook["version"]
+    run("set", "hook.bitrix24.test", "--client-id", "x", code=2)  # a webhook portal
+    run("set", "nowhere.bitrix24.test", "--enable", code=1)
+    run("remove", "app.bitrix24.test")
+    run("remove", "app.bitrix24.test", code=1)
+    run("show", "app.bitrix24.test", code=1)
+    assert [p["domain"] for p in json.loads(run("list", "--json"))] == ["hook.bitrix24.test"]
+    leaks = [text for text in outputs if CANARY in text]
+    assert leaks == []
+
+
+def test_bad_options_exit_2_without_echoing_the_secret(tmp_path: Path) -> None:
+    backend = Backend("sqlite", f"sqlite:///{tmp_path / 'store.db'}", None, generate_key())
+    env = store_env(backend, HOOK_URL=f"https://other.test/rest/1/{CANARY}/")
+    cases = [
+        ("add", "x.bitrix24.test", "--webhook-url-env", "HOOK_URL"),  # another host
+        ("add", "x.bitrix24.test", "--webhook-url", f"https://x.bitrix24.test/{CANARY}"),
+        ("add", "x.bitrix24.test"),  # neither webhook nor oauth
+        ("add", "x.bitrix24.test", "--oauth", "--client-id", "a"),  # no secret
+        ("add", "x.bitrix24.test", "--webhook-url-env", "UNSET_VARIABLE_NAME"),
+        ("add", "x.bitrix24.test", "--webhook-url-env", "HOOK_URL", "--bucket", "fast"),
+        ("add", "not a domain", "--webhook-url-env", "HOOK_URL"),
+    ]
+    for args in cases:
+        result = invoke(backend, "portals", *args, env=env)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert CANARY not in result.stdout + result.stderr
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_the_database_holds_no_secret_in_clear(backend: Backend) -> None:
+    env = store_env(backend, HOOK_URL=HOOK)
+    added = invoke(
+        backend, "portals", "add", "hook.bitrix24.test", "--webhook-url-env", "HOOK_URL", env=env
+    )
+    assert added.exit_code == 0, added.stderr
+
+    async def raw() -> tuple[list[str], Path | None]:
+        async with open_store(backend.settings()) as store, store.engine.connect() as conn:
+            tables = (portals, oauth_tokens)
+            rows = [str(tuple(r)) for t in tables for r in (await conn.execute(select(t))).all()]
+            return rows, store.location.path
+
+    rows, path = asyncio.run(raw())
+    assert rows
+    assert not [row for row in rows if CANARY in row]
+    if path is not None:
+        for file in path.parent.glob(path.name + "*"):
+            assert CANARY.encode() not in file.read_bytes()
