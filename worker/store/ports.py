@@ -79,7 +79,10 @@ class TokenRepository(Protocol):
         refresh_token: SecretStr,
         expires_at: datetime | None,
     ) -> TokenRecord:
-        """Store a new pair (insert or replace); its generation is one above the last."""
+        """Store a new pair (insert or replace); its generation is one above the last.
+
+        A portal's first pair also moves the registry's revision (it can now be served).
+        """
         ...
 
     async def remove(self, portal: str) -> bool: ...

@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from sqlalchemy import RowMapping, delete, select, update
 
 from worker.adapters.store.repositories.base import Repository
-from worker.adapters.store.tables import oauth_tokens
+from worker.adapters.store.tables import PORTALS_COUNTER, counters, oauth_tokens
 from worker.store.records import TokenRecord
 
 
@@ -52,6 +52,12 @@ class SqlTokens(Repository):
             generation = 1
             await self._conn.execute(
                 oauth_tokens.insert().values(portal=portal, generation=generation, **values)
+            )
+            # a portal's first pair makes it servable: registry pollers must look again
+            await self._conn.execute(
+                update(counters)
+                .where(counters.c.name == PORTALS_COUNTER)
+                .values(value=counters.c.value + 1)
             )
         return TokenRecord(
             portal=portal,

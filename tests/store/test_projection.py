@@ -1,0 +1,49 @@
+"""The example events of the contracts, projected into the store (both backends)."""
+
+from __future__ import annotations
+
+from contracts.examples import EVENTS
+from worker.adapters.store import SqlStore
+from worker.store.projection import line_change, project
+
+
+async def test_examples_project_once_in_time_order(store: SqlStore) -> None:
+    events = sorted(EVENTS.values(), key=lambda e: e.time)
+    async with store.unit_of_work() as uow:
+        applied = {e.MESSAGE_TYPE: await project(uow, e) for e in events}
+        await uow.commit()
+    assert applied == {
+        "line.created": True,
+        "line.updated": True,
+        "line.deleted": True,
+        "line.reconciled": True,
+        "portal.swept": False,
+        "command.failed": False,
+        "command.rejected": False,
+        "command.replayed": False,
+    }
+    async with store.unit_of_work() as uow:
+        assert [await project(uow, e) for e in events] == [False] * len(events)
+        line = await uow.lines.get("example.bitrix24.ru", 42)
+        made = await uow.creates.find(EVENTS["line.created"].causationid or "")
+    assert line is not None
+    created = EVENTS["line.created"].data
+    assert (line.title, line.line_type, line.reg_id) == (
+        created.title,
+        created.line_type,
+        created.reg_id,
+    )
+    # the examples end with the line deleted after its check: marked, not dropped
+    assert line.deleted is True
+    assert line.verdict == EVENTS["line.reconciled"].data.verdict.value
+    assert line.last_event_id == EVENTS["line.deleted"].id
+    assert line.last_command_id == EVENTS["line.deleted"].causationid
+    assert made == ("example.bitrix24.ru", 42)
+
+
+def test_events_about_no_line_map_to_nothing() -> None:
+    assert line_change(EVENTS["portal.swept"]) is None
+    change = line_change(EVENTS["line.reconciled"])
+    assert change is not None
+    assert change.verdict == EVENTS["line.reconciled"].data.verdict.value
+    assert change.command_id == EVENTS["line.reconciled"].causationid
