@@ -12,6 +12,7 @@ BENCHMARKS = {
     "sweep_requests": "a 1,000-line portal sweep: requests made against one call per line",
     "create_latency": "line.create end to end at 0 and 50 ms upstream latency, prefetch 1 and 64",
     "worker_cost": "the worker's CPU per command and its memory over 100,000 commands",
+    "store_projection": "line projection into SQLite and PostgreSQL: events/s, single and batched",
 }
 
 
