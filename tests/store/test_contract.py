@@ -258,3 +258,28 @@ async def test_create_commands_and_callbacks_are_recorded_once(store: SqlStore) 
     async with store.unit_of_work(readonly=True) as uow:
         assert await uow.creates.find("cmd-1") == ("p.test", 11)
         assert await uow.creates.find("cmd-2") is None
+
+
+async def test_prune_forgets_old_keys_and_a_redelivery_still_changes_nothing(
+    store: SqlStore,
+) -> None:
+    async with store.unit_of_work() as uow:
+        await uow.lines.apply(change("e1", "created", T0, title="Main"))
+        await uow.lines.apply(
+            change("e2", "reconciled", T0 + timedelta(seconds=1), verdict="in_sync")
+        )
+        await uow.callbacks.remember(1, "cb")
+        await uow.commit()
+    async with store.unit_of_work(readonly=True) as uow:
+        before = await uow.lines.get("one.bitrix24.test", 7)
+    future = datetime.now(UTC) + timedelta(days=1)
+    assert await store.prune(before=future) == {"events": 2, "callbacks": 1}
+    async with store.unit_of_work() as uow:
+        assert await uow.lines.apply(change("e1", "created", T0, title="Main")) is False
+        await uow.lines.apply(
+            change("e2", "reconciled", T0 + timedelta(seconds=1), verdict="in_sync")
+        )
+        await uow.commit()
+    async with store.unit_of_work(readonly=True) as uow:
+        after = await uow.lines.get("one.bitrix24.test", 7)
+    assert after == before

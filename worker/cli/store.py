@@ -143,3 +143,30 @@ def rotate_key(env_file: Path | None) -> None:
         f"re-encrypted {count} secret value(s) under the first key; "
         "the other keys can now be removed from SIPLINE_STORE_KEY"
     )
+
+
+@store.command()
+@env_file_option
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    default=30,
+    show_default=True,
+    help="Days of applied event ids and callback ids to keep.",
+)
+def prune(env_file: Path | None, days: int) -> None:
+    """Forget de-duplication keys older than N days (they only ever grow otherwise)."""
+    from datetime import UTC, datetime, timedelta
+
+    from worker.adapters.store import open_store
+
+    settings = store_settings(env_file)
+    before = datetime.now(UTC) - timedelta(days=days)
+
+    async def work() -> dict[str, int]:
+        async with open_store(settings) as opened:
+            return await opened.prune(before=before)
+
+    counts = run_store_command(work)
+    click.echo(f"pruned {counts['events']} event id(s) and {counts['callbacks']} callback id(s)")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -19,7 +19,14 @@ from worker.adapters.store.repositories.keys import SqlCallbacks, SqlCreates
 from worker.adapters.store.repositories.lines import SqlLines
 from worker.adapters.store.repositories.portals import SqlPortals
 from worker.adapters.store.repositories.tokens import SqlTokens
-from worker.adapters.store.tables import KEY_CHECK, oauth_tokens, portals, store_meta
+from worker.adapters.store.tables import (
+    KEY_CHECK,
+    callbacks,
+    oauth_tokens,
+    portals,
+    processed_events,
+    store_meta,
+)
 from worker.store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -132,6 +139,21 @@ class SqlStore:
                         rotated += len(values)
             await conn.commit()
         return rotated
+
+    async def prune(self, *, before: datetime) -> dict[str, int]:
+        """Forget applied event ids and callback ids recorded before ``before``.
+
+        Safe for the projection: an event that old is older than its row's last event and
+        is skipped on a redelivery anyway (the row's own last event re-applies as a no-op).
+        """
+        async with self.unit_of_work() as uow:
+            conn = uow.connection
+            events = await conn.execute(
+                delete(processed_events).where(processed_events.c.applied_at < before)
+            )
+            seen = await conn.execute(delete(callbacks).where(callbacks.c.received_at < before))
+            await conn.commit()
+        return {"events": events.rowcount, "callbacks": seen.rowcount}
 
     async def close(self) -> None:
         if not self._closed:
