@@ -22,8 +22,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from worker.adapters.store import SqlStore, generate_key, open_store
 from worker.settings import Settings
 
-PG_URL = os.environ.get("SIPLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REQUIRE_PG = os.environ.get("SIPLINE_TEST_REQUIRE_POSTGRES") == "1"
+# Read once and removed from the environment: they are no settings, and a process the tests
+# start (``sipline …``) must not see SIPLINE_* names it does not know.
+PG_URL = (
+    os.environ.pop("SIPLINE_TEST_POSTGRES_URL", None) or "postgresql://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_PG = os.environ.pop("SIPLINE_TEST_REQUIRE_POSTGRES", None) == "1"
 BACKENDS = ["sqlite", "postgresql"]
 
 _pg_state: dict[str, str | None] = {}
