@@ -3,6 +3,7 @@ port here; the real store on both backends)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from pydantic import SecretStr
@@ -102,3 +103,17 @@ async def test_an_oauth_portal_is_served_once_it_has_tokens(store: SqlStore) -> 
     assert config is not None
     assert config.refresh_token.get_secret_value() == "r"
     assert str(config.rest_url) == "https://app.test/rest/"
+
+
+async def test_running_picks_a_new_portal_up_within_the_interval(store: SqlStore) -> None:
+    sink = Sink({})
+    sync = RegistrySync(store=store, sink=sink, static={}, interval=0.1)
+    async with sync.running():
+        async with store.unit_of_work() as uow:
+            await uow.portals.add(hook("late.test"))
+            await uow.commit()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while "late.test" not in sink.portals:
+            assert loop.time() < deadline, "not picked up within 5 s"
+            await asyncio.sleep(0.02)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from typing import Protocol
 
 from pydantic import AnyHttpUrl
@@ -124,6 +125,19 @@ class RegistrySync:
                 changed = True
         self._applied = wanted
         return changed
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[RegistrySync]:
+        """Sync once (so the first command already finds the store's portals), then poll
+        in the background until the block ends."""
+        await self.sync_once()
+        task = asyncio.create_task(self.run(), name="portal-registry-sync")
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
 
     async def run(self) -> None:
         """Poll until cancelled; a store that is briefly unavailable is retried, not fatal."""
