@@ -100,6 +100,11 @@ class LineRepository(Protocol):
         """
         ...
 
+    async def apply_many(self, changes: Sequence[LineChange]) -> int:
+        """Apply events in order, as :meth:`apply` one by one would, in a few statements
+        (the projector's batches); returns how many changed a row."""
+        ...
+
     async def get(self, portal: str, config_id: int) -> LineRecord | None: ...
 
     async def list(
@@ -117,7 +122,26 @@ class LineRepository(Protocol):
         ...
 
     async def clear(self) -> None:
-        """Forget every line and applied event id (before a rebuild from the first offset)."""
+        """Forget every line, applied event id, stream position and the last sweep (before
+        a rebuild from the first offset)."""
+        ...
+
+    async def position(self, stream: str) -> int | None:
+        """The offset of event-log ``stream`` applied up to (None: nothing applied yet)."""
+        ...
+
+    async def advance(self, stream: str, offset: int) -> None:
+        """Record ``offset`` of ``stream`` as applied, in the unit of work that applied its
+        rows. Never moves back: a projector that lags another leaves the position as it is.
+        """
+        ...
+
+    async def note_sweep(self, portal: str, at: datetime) -> None:
+        """A portal was swept at ``at``; only a later sweep replaces the one kept."""
+        ...
+
+    async def last_sweep(self) -> tuple[str, datetime] | None:
+        """(portal, time) of the latest sweep the event log reported, or None."""
         ...
 
 
@@ -126,6 +150,11 @@ class CreateCommandRepository(Protocol):
 
     async def record(self, command_id: str, *, portal: str, config_id: int) -> bool:
         """Remember the line; False when the command id was recorded before (kept as is)."""
+        ...
+
+    async def record_many(self, records: Sequence[tuple[str, str, int]]) -> int:
+        """:meth:`record` for many (command_id, portal, config_id) at once; the first of
+        each command id counts. Returns how many were new."""
         ...
 
     async def find(self, command_id: str) -> tuple[str, int] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 
 from worker.adapters.store.repositories.base import Repository
@@ -22,6 +24,23 @@ class SqlCreates(Repository):
             .returning(create_commands.c.command_id)
         )
         return (await self._conn.execute(query)).first() is not None
+
+    async def record_many(self, records: Sequence[tuple[str, str, int]]) -> int:
+        if not records:
+            return 0
+        now = self._now()
+        query = (
+            self._insert(create_commands)
+            .values(
+                [
+                    {"command_id": c, "portal": p.lower(), "config_id": i, "recorded_at": now}
+                    for c, p, i in dict((r[0], r) for r in reversed(records)).values()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["command_id"])
+            .returning(create_commands.c.command_id)
+        )
+        return len((await self._conn.execute(query)).all())
 
     async def find(self, command_id: str) -> tuple[str, int] | None:
         query = select(create_commands.c.portal, create_commands.c.config_id).where(

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, func, select, update
+from sqlalchemy import (
+    BigInteger,
+    RowMapping,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 
 from worker.adapters.store.repositories.base import Repository
-from worker.adapters.store.tables import lines, processed_events
+from worker.adapters.store.tables import lines, processed_events, store_meta
 from worker.store.records import LineChange, LineRecord
 
 
@@ -42,6 +56,69 @@ class SqlLines(Repository):
         else:
             await self._conn.execute(update(lines).where(key).values(**values))
         return True
+
+    async def apply_many(self, changes: Sequence[LineChange]) -> int:
+        """:meth:`apply` for many events in a few statements, with the same outcome as
+        applying them one by one in order; returns how many changed a row."""
+        fresh = await self._mark_new(changes)
+        if not fresh:
+            return 0
+        keys = sorted({(c.portal.lower(), c.config_id) for c in fresh})
+        found = select(lines).where(tuple_(lines.c.portal, lines.c.config_id).in_(keys))
+        rows = (await self._conn.execute(found.with_for_update())).mappings().all()
+        current: dict[tuple[str, int], dict[str, Any]] = {
+            (row["portal"], int(row["config_id"])): dict(row) for row in rows
+        }
+        existed = set(current)
+        changed = 0
+        for change in fresh:
+            key = (change.portal.lower(), change.config_id)
+            row = current.get(key)
+            if row is not None and change.occurred_at < row["last_event_at"]:
+                continue  # older than what the row already reflects
+            base = row or {"portal": key[0], "config_id": key[1], "findings": [], "deleted": False}
+            current[key] = {**_EMPTY_ROW, **base, **_changes(change, row)}
+            changed += 1
+        await self._write(current, existed)
+        return changed
+
+    async def _mark_new(self, changes: Sequence[LineChange]) -> list[LineChange]:
+        """Mark the events applied; those marked before (or twice in ``changes``) drop out."""
+        unique: dict[str, LineChange] = {}
+        for change in changes:
+            unique.setdefault(change.event_id, change)
+        if not unique:
+            return []
+        now = self._now()
+        marker = (
+            self._insert(processed_events)
+            .values([{"event_id": event_id, "applied_at": now} for event_id in unique])
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(processed_events.c.event_id)
+        )
+        new = {row[0] for row in await self._conn.execute(marker)}
+        return [change for event_id, change in unique.items() if event_id in new]
+
+    async def _write(self, rows: dict[tuple[str, int], dict[str, Any]], existed: set[Any]) -> None:
+        inserts = [row for key, row in rows.items() if key not in existed]
+        updates = [
+            {**{f"v_{k}": v for k, v in row.items()}, "k_portal": key[0], "k_config": key[1]}
+            for key, row in rows.items()
+            if key in existed
+        ]
+        if inserts:
+            await self._conn.execute(lines.insert(), inserts)
+        if updates:
+            columns = [c.name for c in lines.columns if c.name not in ("portal", "config_id")]
+            statement = (
+                update(lines)
+                .where(
+                    lines.c.portal == bindparam("k_portal"),
+                    lines.c.config_id == bindparam("k_config"),
+                )
+                .values({name: bindparam(f"v_{name}") for name in columns})
+            )
+            await self._conn.execute(statement, updates)
 
     async def get(self, portal: str, config_id: int) -> LineRecord | None:
         query = select(lines).where(
@@ -79,9 +156,70 @@ class SqlLines(Repository):
     async def clear(self) -> None:
         await self._conn.execute(delete(lines))
         await self._conn.execute(delete(processed_events))
+        await self._conn.execute(
+            delete(store_meta).where(
+                or_(store_meta.c.key == SWEEP_KEY, store_meta.c.key.startswith(_POSITION))
+            )
+        )
+
+    async def position(self, stream: str) -> int | None:
+        value = await self._meta(_position_key(stream))
+        return None if value is None else int(value)
+
+    async def advance(self, stream: str, offset: int) -> None:
+        current = cast(store_meta.c.value, BigInteger)
+        await self._keep_larger(_position_key(stream), str(offset), current < offset)
+
+    async def note_sweep(self, portal: str, at: datetime) -> None:
+        # "<fixed-width UTC time> <portal>": a later time sorts after as plain text
+        value = f"{at.astimezone(UTC).strftime(_SWEEP_TIME)} {portal.lower()}"
+        await self._keep_larger(SWEEP_KEY, value, store_meta.c.value < value)
+
+    async def last_sweep(self) -> tuple[str, datetime] | None:
+        value = await self._meta(SWEEP_KEY)
+        if value is None:
+            return None
+        moment, _, portal = value.partition(" ")
+        return portal, datetime.strptime(moment, _SWEEP_TIME).replace(tzinfo=UTC)
+
+    async def _meta(self, key: str) -> str | None:
+        query = select(store_meta.c.value).where(store_meta.c.key == key)
+        value = (await self._conn.execute(query)).scalar()
+        return None if value is None else str(value)
+
+    async def _keep_larger(self, key: str, value: str, smaller: Any) -> None:
+        """Insert, or replace the stored value where ``smaller`` (the stored one is less)."""
+        insert = self._insert(store_meta).values(key=key, value=value)
+        await self._conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["key"], set_={"value": insert.excluded.value}, where=smaller
+            )
+        )
 
 
-def _changes(change: LineChange, current: RowMapping | None) -> dict[str, Any]:
+_EMPTY_ROW: dict[str, Any] = {
+    "title": None,
+    "line_type": None,
+    "reg_id": None,
+    "verdict": None,
+    "verdict_since": None,
+    "last_checked": None,
+    "last_command_id": None,
+}
+_POSITION = "lines.position:"  # + the stream: the offset the projection applied up to
+SWEEP_KEY = "lines.last_sweep"
+_SWEEP_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _position_key(stream: str) -> str:
+    """The meta key of a stream's position; a name too long for the key column is hashed."""
+    key = _POSITION + stream
+    if len(key) <= store_meta.c.key.type.length:  # type: ignore[attr-defined]
+        return key
+    return _POSITION + hashlib.sha256(stream.encode()).hexdigest()[:32]
+
+
+def _changes(change: LineChange, current: Mapping[str, Any] | RowMapping | None) -> dict[str, Any]:
     """The columns this event sets, given the row as it stands (None: no row yet)."""
     values: dict[str, Any] = {
         "last_event_id": change.event_id,
