@@ -13,6 +13,7 @@ BENCHMARKS = {
     "create_latency": "line.create end to end at 0 and 50 ms upstream latency, prefetch 1 and 64",
     "worker_cost": "the worker's CPU per command and its memory over 100,000 commands",
     "store_projection": "line projection into SQLite and PostgreSQL: events/s, single and batched",
+    "status_projection": "event log → store projection: events/s and lag at 200 events/s",
 }
 
 

@@ -30,6 +30,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "The portal registry: add, list, show, set, remove.",
     ),
     "schema": ("worker.cli.schema", "schema", "Write or check the generated contract files."),
+    "status": (
+        "worker.cli.status",
+        "status",
+        "Every line's current state (the projection of the event log).",
+    ),
     "store": (
         "worker.cli.store",
         "store",

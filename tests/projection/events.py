@@ -1,0 +1,101 @@
+"""Contract events as the worker publishes them, built for the projection's tests."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+from contracts.events import (
+    Bitrix24Side,
+    Event,
+    LineCreated,
+    LineCreatedData,
+    LineDeleted,
+    LineDeletedData,
+    LineReconciled,
+    LineReconciledData,
+    PortalSwept,
+    PortalSweptData,
+    Verdict,
+    VoximplantSide,
+)
+
+T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+
+
+def _envelope(portal: str, at: datetime, command_id: str | None) -> dict[str, object]:
+    return {
+        "id": f"ev-{next(_ids)}",
+        "source": "urn:sipline:test",
+        "time": at,
+        "portal": portal,
+        "causationid": command_id,
+        "correlationid": command_id,
+    }
+
+
+def created(
+    portal: str, config_id: int, title: str, *, at: datetime = T0, command_id: str = "c-create"
+) -> LineCreated:
+    return LineCreated(
+        type="line.created",
+        **_envelope(portal, at, command_id),  # type: ignore[arg-type]
+        data=LineCreatedData(
+            config_id=config_id,
+            reg_id=1000 + config_id,
+            title=title,
+            server="sip.example.com",
+            login="user",
+            line_type="cloud",
+            already_existed=False,
+        ),
+    )
+
+
+def reconciled(
+    portal: str,
+    config_id: int,
+    verdict: Verdict,
+    *,
+    at: datetime = T0,
+    findings: list[str] | None = None,
+    command_id: str = "c-check",
+) -> LineReconciled:
+    return LineReconciled(
+        type="line.reconciled",
+        **_envelope(portal, at, command_id),  # type: ignore[arg-type]
+        data=LineReconciledData(
+            config_id=config_id,
+            reg_id=1000 + config_id,
+            verdict=verdict,
+            findings=findings or [],
+            bitrix24=Bitrix24Side(status_result="success"),
+            voximplant=VoximplantSide(found=True, successful=True),
+            attempts=1,
+        ),
+    )
+
+
+def deleted(portal: str, config_id: int, *, at: datetime = T0) -> LineDeleted:
+    return LineDeleted(
+        type="line.deleted",
+        **_envelope(portal, at, "c-delete"),  # type: ignore[arg-type]
+        data=LineDeletedData(config_id=config_id, already_absent=False, registration_removed=True),
+    )
+
+
+def swept(portal: str, *, at: datetime = T0) -> PortalSwept:
+    return PortalSwept(
+        type="portal.swept",
+        **_envelope(portal, at, "c-sweep"),  # type: ignore[arg-type]
+        data=PortalSweptData(lines_checked=1, verdicts={}, upstream_calls={}),
+    )
+
+
+def later(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def wire(event: Event) -> bytes:
+    return event.wire_json()

@@ -1,0 +1,1 @@
+from tests.store.conftest import Backend, backend, store  # noqa: F401

@@ -1,0 +1,125 @@
+"""``sipline status``: every line's current state, from the store's projection of the event log.
+
+One table per portal, portals with out-of-sync lines first and the worst lines first in
+each; ``--json`` prints one JSON document (``{"portals": [...], "lines": [...],
+"last_sweep": ...}``) instead. ``--rebuild`` first forgets the projection and reads the
+event log again from its first offset (the worker's own projector carries on from there).
+
+Exit codes: 0 shown (also when nothing matches); 1 the store or the broker could not be
+reached, or the event log is missing; 2 a bad option or bad settings (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from contracts.events import Verdict
+from worker.cli.common import env_file_option
+from worker.cli.store import run_store_command, store_settings
+from worker.errors import SiplineError
+from worker.settings import Settings
+from worker.status.query import Selection, StatusQuery
+from worker.status.text import render
+from worker.status.views import Overview, line_json, portal_json, sweep_json
+
+VERDICTS = [v.value for v in Verdict]
+
+
+async def rebuild(settings: Settings) -> int:
+    """Forget the projection and apply the whole event log again; events applied."""
+    import aio_pika
+
+    from worker.adapters.amqp.topology import Names
+    from worker.adapters.store import open_store
+    from worker.projection import Projector
+
+    async with open_store(settings) as store:
+        connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+        async with connection:
+            projector = Projector(
+                store=store,
+                connection=connection,
+                stream=Names(settings.topology_prefix).events_log,
+            )
+            return await projector.rebuild()
+
+
+async def overview(settings: Settings, selection: Selection) -> Overview:
+    from worker.adapters.store import open_store
+
+    async with open_store(settings) as store:
+        return await StatusQuery(store=store).overview(selection)
+
+
+def as_json(result: Overview) -> str:
+    return json.dumps(
+        {
+            "portals": [portal_json(view) for view in result.portals],
+            "lines": [line_json(line) for view in result.portals for line in view.lines],
+            "last_sweep": sweep_json(result.last_sweep),
+        },
+        indent=None,
+    )
+
+
+@click.command()
+@click.option("--portal", help="Only this portal's lines.")
+@click.option(
+    "--verdict",
+    "verdicts",
+    multiple=True,
+    type=click.Choice(VERDICTS),
+    help="Only lines whose last verdict is this (repeatable).",
+)
+@click.option("--out-of-sync", is_flag=True, help="Only lines whose last verdict is not in_sync.")
+@click.option("--deleted", is_flag=True, help="Show deleted lines too (marked).")
+@click.option("--json", "json_out", is_flag=True, help="One JSON document instead of tables.")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="First rebuild the projection from the event log's first offset.",
+)
+@env_file_option
+def status(  # noqa: PLR0917 (click passes options by position)
+    portal: str | None,
+    verdicts: tuple[str, ...],
+    out_of_sync: bool,
+    deleted: bool,
+    json_out: bool,
+    rebuild: bool,
+    env_file: Path | None,
+) -> None:
+    """Every line's current state: title, type, last verdict and since when, findings."""
+    settings = store_settings(env_file)
+    if rebuild:
+        applied = run_store_command(lambda: _rebuild(settings))
+        click.echo(f"projection rebuilt from the event log: {applied} events applied", err=True)
+    selection = Selection(
+        portal=portal,
+        verdicts=frozenset(verdicts),
+        out_of_sync=out_of_sync,
+        include_deleted=deleted,
+    )
+    result = run_store_command(lambda: overview(settings, selection))
+    if json_out:
+        click.echo(as_json(result))
+        return
+    terminal = sys.stdout.isatty()
+    width = shutil.get_terminal_size((120, 40)).columns
+    click.echo("\n".join(render(result, terminal=terminal, width=width)), color=terminal)
+
+
+async def _rebuild(settings: Settings) -> int:
+    from aiormq.exceptions import AMQPConnectionError
+
+    try:
+        return await rebuild(settings)
+    except (AMQPConnectionError, OSError) as exc:
+        raise SiplineError(
+            f"cannot reach the broker: {type(exc).__name__}", code="BROKER_UNREACHABLE"
+        ) from exc

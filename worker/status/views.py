@@ -1,0 +1,153 @@
+"""Lines and portals as people and programs read them: grouped, ordered, counted.
+
+A line is *out of sync* when its last check found anything but ``in_sync``; a line never
+checked yet (no verdict) is *unchecked*, neither in nor out of sync. Out-of-sync lines
+come first, the worst verdicts first (:data:`VERDICT_ORDER`), so the page and the tables
+open on what needs a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from contracts.events import Verdict
+from worker.store import LineRecord
+
+UNCHECKED = "unchecked"
+# the order a person should look at verdicts in: broken first, fine last
+VERDICT_ORDER: tuple[str, ...] = (
+    Verdict.REGISTRATION_FAILED.value,
+    Verdict.MISSING_REGISTRATION.value,
+    Verdict.STATUS_MISMATCH.value,
+    Verdict.CONFIG_DRIFT.value,
+    Verdict.PENDING_TIMEOUT.value,
+    Verdict.DEACTIVATED.value,
+    UNCHECKED,
+    Verdict.IN_SYNC.value,
+)
+OUT_OF_SYNC: frozenset[str] = frozenset(v.value for v in Verdict if v is not Verdict.IN_SYNC)
+_RANK = {verdict: rank for rank, verdict in enumerate(VERDICT_ORDER)}
+
+
+def verdict_of(line: LineRecord) -> str:
+    return line.verdict or UNCHECKED
+
+
+def is_out_of_sync(verdict: str | None) -> bool:
+    return verdict in OUT_OF_SYNC
+
+
+def attention_order(line: LineRecord) -> tuple[int, int]:
+    """Sort key: worst verdict first, then by config id."""
+    return (_RANK.get(verdict_of(line), len(_RANK)), line.config_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PortalView:
+    """One portal's lines (as selected), worst first, and its counts by verdict."""
+
+    portal: str
+    lines: list[LineRecord]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def out_of_sync(self) -> int:
+        return sum(n for verdict, n in self.counts.items() if is_out_of_sync(verdict))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """Every portal with lines, out-of-sync portals first; the last sweep the log reported."""
+
+    portals: list[PortalView]
+    last_sweep: tuple[str, datetime] | None = None
+
+    def totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for view in self.portals:
+            for verdict, n in view.counts.items():
+                totals[verdict] = totals.get(verdict, 0) + n
+        return dict(sorted(totals.items(), key=lambda item: _RANK.get(item[0], len(_RANK))))
+
+
+def counts_by_portal(counts: Mapping[tuple[str, str | None], int]) -> dict[str, dict[str, int]]:
+    """The repository's (portal, verdict) counts as portal → verdict → n, worst first."""
+    grouped: dict[str, dict[str, int]] = {}
+    for (portal, verdict), n in counts.items():
+        grouped.setdefault(portal, {})[verdict or UNCHECKED] = n
+    return {
+        portal: dict(sorted(c.items(), key=lambda item: _RANK.get(item[0], len(_RANK))))
+        for portal, c in grouped.items()
+    }
+
+
+def group(
+    lines: Iterable[LineRecord],
+    counts: Mapping[str, Mapping[str, int]] | None = None,
+    last_sweep: tuple[str, datetime] | None = None,
+) -> Overview:
+    """Lines grouped per portal (worst first in each), portals with out-of-sync lines first."""
+    by_portal: dict[str, list[LineRecord]] = {}
+    for line in lines:
+        by_portal.setdefault(line.portal, []).append(line)
+    views = []
+    for portal, items in by_portal.items():
+        items.sort(key=attention_order)
+        own = counts.get(portal) if counts is not None else None
+        views.append(PortalView(portal, items, dict(own) if own else _count(items)))
+    views.sort(key=lambda v: (v.out_of_sync == 0, v.portal))
+    return Overview(views, last_sweep)
+
+
+def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in lines:
+        if not line.deleted:
+            counts[verdict_of(line)] = counts.get(verdict_of(line), 0) + 1
+    return counts
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def line_json(line: LineRecord) -> dict[str, Any]:
+    """One line for ``--json`` and ``GET /v1/lines``; the field names are part of the API."""
+    return {
+        "portal": line.portal,
+        "config_id": line.config_id,
+        "title": line.title,
+        "line_type": line.line_type,
+        "reg_id": line.reg_id,
+        "verdict": line.verdict,
+        "out_of_sync": is_out_of_sync(line.verdict),
+        "verdict_since": _iso(line.verdict_since),
+        "last_checked": _iso(line.last_checked),
+        "findings": list(line.findings),
+        "last_command_id": line.last_command_id,
+        "deleted": line.deleted,
+        "last_event_id": line.last_event_id,
+        "last_event_at": _iso(line.last_event_at),
+    }
+
+
+def portal_json(view: PortalView) -> dict[str, Any]:
+    return {
+        "portal": view.portal,
+        "lines": view.total,
+        "out_of_sync": view.out_of_sync,
+        "verdicts": dict(view.counts),
+    }
+
+
+def sweep_json(last_sweep: tuple[str, datetime] | None) -> dict[str, Any] | None:
+    if last_sweep is None:
+        return None
+    return {"portal": last_sweep[0], "time": _iso(last_sweep[1])}
