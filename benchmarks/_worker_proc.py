@@ -42,14 +42,18 @@ class Noop:
 
 async def serve_noop(settings: Settings) -> None:
     """``worker.cli.run.serve`` with the trivial handler in place of the real ones."""
-    from worker.observability.metrics import Metrics, serve_metrics
+    from worker.http import http_server
+    from worker.http.health import HealthRoutes
+    from worker.http.metrics import MetricsRoutes
+    from worker.observability.metrics import Metrics
     from worker.runtime.signals import run_until_signalled
     from worker.runtime.wiring import build_worker
 
     metrics = Metrics()
     worker = build_worker(settings, handlers={"line.reconcile": Noop()}, observer=metrics)
     metrics.watch(worker)
-    async with serve_metrics(metrics, worker, settings):
+    routes = [HealthRoutes(worker), MetricsRoutes(metrics)]
+    async with http_server(routes, host=settings.metrics_host, port=settings.metrics_port):
         await run_until_signalled(worker)
 
 

@@ -95,8 +95,11 @@ class Broker:
         await self.publish_raw(json.dumps(command).encode(), routing_key=command["type"], **kw)
 
     async def queue_depth(self, name: str) -> int:
-        queue = await self.channel.declare_queue(name, passive=True)
-        return queue.declaration_result.message_count or 0
+        # on the AMQP channel itself: a robust channel answers a passive declare of a queue it
+        # declared before from its cache, with that first declaration's count
+        underlay = await self.channel.get_underlay_channel()
+        declared = await underlay.queue_declare(name, passive=True)
+        return declared.message_count or 0
 
 
 @asynccontextmanager

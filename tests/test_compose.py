@@ -118,6 +118,8 @@ def test_worker_is_built_from_the_project_and_waits_for_its_dependencies() -> No
     assert worker["depends_on"]["sandbox"]["condition"] in ("service_started", "service_healthy")
     assert any(str(v).startswith("shared:/shared") for v in worker["volumes"])
     assert "shared" in COMPOSE["volumes"]
+    # the liveness probe that means something (issue 9, item 13), not /metrics
+    assert "/healthz" in " ".join(worker["healthcheck"]["test"])
 
 
 @pytest.mark.parametrize("service", ["sandbox", "worker"])

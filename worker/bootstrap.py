@@ -1,6 +1,10 @@
-"""The one place that wires everything: settings → HTTP session → adapters → handlers → worker.
+"""The one place that wires everything: settings → broker connection → HTTP session →
+adapters → handlers → worker → HTTP server.
 
-Every async resource has one owner here and is closed, in reverse order, by the exit stack.
+Every async resource has one owner here and is closed, in reverse order, by the exit stack:
+the robust AMQP connection (opened within ``SIPLINE_CONNECT_TIMEOUT``, closed without
+waiting for an absent broker), the upstreams' ``aiohttp`` session, and, when ``metrics`` is
+given, the HTTP server of ``/metrics``, ``/healthz`` and ``/readyz``.
 """
 
 from __future__ import annotations
@@ -11,13 +15,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+from aio_pika.abc import AbstractRobustConnection
 
+from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
 from worker.adapters.bitrix24 import Bitrix24Clients
 from worker.adapters.bitrix24.gateway import PortalsGateway
 from worker.adapters.voximplant import VoximplantClient, load_credentials_from_settings
 from worker.adapters.voximplant.gateway import RegistrationsGateway
 from worker.handlers.checking import Clock
 from worker.handlers.registry import build_handlers
+from worker.http import http_server
+from worker.http.health import HealthRoutes
+from worker.http.metrics import MetricsRoutes
+from worker.observability.metrics import Metrics
 from worker.observability.upstream import UpstreamObserver
 from worker.runtime.processor import MessageObserver
 from worker.runtime.service import Worker
@@ -30,6 +40,8 @@ class Application:
     worker: Worker
     bitrix24: Bitrix24Clients
     voximplant: VoximplantClient
+    connection: AbstractRobustConnection  # the worker's; the exit stack closes it
+    http_url: str | None = None  # the HTTP server's base URL, when one runs
 
 
 @asynccontextmanager
@@ -39,11 +51,24 @@ async def application(
     upstream_observer: UpstreamObserver | None = None,
     message_observer: MessageObserver | None = None,
     clock: Clock = time.time,
+    metrics: Metrics | None = None,
 ) -> AsyncIterator[Application]:
-    """Build the worker and everything it owns; close it all on exit."""
+    """Build the worker and everything it owns; close it all on exit.
+
+    ``metrics``: serve them, with the health checks, on ``SIPLINE_METRICS_PORT``.
+    """
     credentials = load_credentials_from_settings(settings)  # fail fast, before any I/O
     observer = upstream_observer or UpstreamObserver()
     async with AsyncExitStack() as stack:
+        connection = await stack.enter_async_context(
+            robust_connection(
+                ConnectionConfig(
+                    url=settings.amqp_url.get_secret_value(),
+                    name=f"sipline-worker {settings.topology_prefix}",
+                    connect_timeout=settings.connect_timeout,
+                )
+            )
+        )
         session = await stack.enter_async_context(
             aiohttp.ClientSession(raise_for_status=False, trust_env=False)
         )
@@ -57,5 +82,23 @@ async def application(
             settings=settings,
             clock=clock,
         )
-        worker = build_worker(settings, handlers=handlers, observer=message_observer)
-        yield Application(worker=worker, bitrix24=bitrix24, voximplant=voximplant)
+        worker = build_worker(
+            settings, handlers=handlers, observer=message_observer, connection=connection
+        )
+        http_url = None
+        if metrics is not None:
+            metrics.watch(worker)
+            http_url = await stack.enter_async_context(
+                http_server(
+                    [HealthRoutes(worker), MetricsRoutes(metrics)],
+                    host=settings.metrics_host,
+                    port=settings.metrics_port,
+                )
+            )
+        yield Application(
+            worker=worker,
+            bitrix24=bitrix24,
+            voximplant=voximplant,
+            connection=connection,
+            http_url=http_url,
+        )

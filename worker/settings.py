@@ -29,6 +29,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -179,6 +180,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=256, description="Largest command body.")
     shutdown_grace: PositiveFloat = Field(
         default=30.0, description="Seconds in-flight work may take to finish on SIGTERM."
+    )
+    connect_timeout: PositiveFloat = Field(
+        default=30.0,
+        description="Seconds `sipline run` may take to open its first broker connection "
+        "(refused connections are retried meanwhile) before it exits 1.",
     )
     reconnect_timeout: PositiveFloat = Field(
         default=60.0, description="Seconds without a broker connection before the process exits."
@@ -350,15 +356,19 @@ class Settings(BaseSettings):
         return value
 
 
-def variable_names(field: str) -> list[str]:
-    """The environment variables that set ``field`` (the first is the one to document)."""
-    info = Settings.model_fields[field]
+def env_names(name: str, info: FieldInfo, prefix: str = PREFIX) -> list[str]:
+    """The environment variables that set a field (the first is the one to document)."""
     alias = info.validation_alias
     if isinstance(alias, AliasChoices):
         names = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
         if names:
             return names
-    return [f"{PREFIX}{field.upper()}"]
+    return [f"{prefix}{name.upper()}"]
+
+
+def variable_names(field: str) -> list[str]:
+    """The environment variables that set the setting ``field``."""
+    return env_names(field, Settings.model_fields[field])
 
 
 def known_variables() -> list[str]:

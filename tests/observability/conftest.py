@@ -22,7 +22,7 @@ from tests.e2e.conftest import PORTAL, Stack
 from tests.runtime.conftest import runtime_settings
 from worker.bootstrap import application
 from worker.observability import logs
-from worker.observability.metrics import Metrics, serve_metrics
+from worker.observability.metrics import Metrics
 from worker.observability.upstream import UpstreamObserver
 from worker.runtime.wiring import topology_spec
 from worker.sandbox.portal import PortalOptions
@@ -152,22 +152,22 @@ async def observed(tmp_path: Path, captured_logs: StringIO) -> AsyncIterator[Obs
                 settings,
                 upstream_observer=UpstreamObserver(metrics=metrics),
                 message_observer=metrics,
+                metrics=metrics,
             ) as app,
         ):
-            metrics.watch(app.worker)
-            async with serve_metrics(metrics, app.worker, settings) as url:
-                assert url is not None
-                task = asyncio.create_task(app.worker.run())
-                await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
-                try:
-                    yield Observed(
-                        stack=Stack(sandbox=sandbox, app=app, broker=b),
-                        metrics=metrics,
-                        url=url,
-                        logs=captured_logs,
-                        canary=canary,
-                        task=task,
-                    )
-                finally:
-                    app.worker.stop()
-                    await asyncio.wait_for(task, timeout=30)
+            url = app.http_url
+            assert url is not None
+            task = asyncio.create_task(app.worker.run())
+            await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
+            try:
+                yield Observed(
+                    stack=Stack(sandbox=sandbox, app=app, broker=b),
+                    metrics=metrics,
+                    url=url,
+                    logs=captured_logs,
+                    canary=canary,
+                    task=task,
+                )
+            finally:
+                app.worker.stop()
+                await asyncio.wait_for(task, timeout=30)

@@ -76,7 +76,9 @@ async def test_metrics_count_what_the_worker_did(observed: Observed) -> None:
 async def test_health_and_readiness_follow_the_consumer(observed: Observed) -> None:
     status, body = await observed.get("/healthz")
     assert status == 200
-    assert json.loads(body) == {"status": "alive"}
+    health = json.loads(body)
+    assert (health["status"], health["phase"]) == ("alive", "consuming")
+    assert health["loop_lag_seconds"] < 1.0
     status, body = await observed.get("/readyz")
     assert status == 200
     assert json.loads(body)["status"] == "ready"
@@ -85,8 +87,9 @@ async def test_health_and_readiness_follow_the_consumer(observed: Observed) -> N
 
     status, _ = await observed.get("/readyz")
     assert status == 503
-    status, _ = await observed.get("/healthz")
-    assert status == 200, "alive while the process runs, even when not consuming"
+    status, body = await observed.get("/healthz")
+    assert status == 200, "a worker that just stopped is not stuck (yet)"
+    assert json.loads(body)["phase"] == "stopped"
     assert (await observed.scrape()).value("sipline_consuming") == 0
 
 

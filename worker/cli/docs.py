@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import AliasChoices, AnyUrl, BaseModel, SecretStr
+from pydantic import AnyUrl, BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from worker.settings import Settings
+from worker.settings import Settings, env_names
 
 _SCALARS: dict[Any, str] = {
     str: "string",
@@ -105,15 +105,6 @@ def _default(field: FieldInfo) -> str:
     return f"`{json.dumps(value, ensure_ascii=False)}`"
 
 
-def _env_names(name: str, field: FieldInfo, prefix: str) -> list[str]:
-    alias = field.validation_alias
-    if isinstance(alias, AliasChoices):
-        names = [c for c in alias.choices if isinstance(c, str) and c.isupper()]
-        if names:
-            return names
-    return [f"{prefix}{name.upper()}"]
-
-
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
@@ -144,7 +135,7 @@ def settings_table(settings: type[BaseModel] = Settings) -> list[str]:
     prefix = str(settings.model_config.get("env_prefix", ""))
     rows = ["| variable | type | default | description |", "| --- | --- | --- | --- |"]
     for name, field in settings.model_fields.items():
-        env = " or ".join(f"`{n}`" for n in _env_names(name, field, prefix))
+        env = " or ".join(f"`{n}`" for n in env_names(name, field, prefix))
         rows.append(_row(env, field))
     return rows
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from worker.adapters.amqp.connection import BrokerUnreachable
 from worker.cli.common import env_file_option, fail, secret_values, settings_or_exit
 from worker.errors import ConfigurationError
 from worker.observability import logs
@@ -18,21 +19,28 @@ log = logging.getLogger(__name__)
 
 
 async def serve(settings: Settings) -> None:
-    """Run the worker with its metrics endpoint until a signal stops it."""
+    """Run the worker with its HTTP endpoints until a signal stops it.
+
+    Signals are handled from the first instruction: a SIGTERM while connecting ends the
+    start at once, one while consuming drains (see :mod:`worker.runtime.signals`).
+    """
     from worker.bootstrap import application
-    from worker.observability.metrics import Metrics, serve_metrics
+    from worker.observability.metrics import Metrics
     from worker.observability.upstream import UpstreamObserver
-    from worker.runtime.signals import run_until_signalled
+    from worker.runtime.signals import signal_scope
 
     metrics = Metrics()
-    async with application(
-        settings,
-        upstream_observer=UpstreamObserver(metrics=metrics),
-        message_observer=metrics,
-    ) as app:
-        metrics.watch(app.worker)
-        async with serve_metrics(metrics, app.worker, settings):
-            await run_until_signalled(app.worker)
+    async with (
+        signal_scope() as shutdown,
+        application(
+            settings,
+            upstream_observer=UpstreamObserver(metrics=metrics),
+            message_observer=metrics,
+            metrics=metrics,
+        ) as app,
+    ):
+        shutdown.on_graceful(app.worker.stop)
+        await app.worker.run()
 
 
 @click.command()
@@ -49,6 +57,9 @@ def run(env_file: Path | None) -> None:
         fail(str(exc))
     except SupervisionError as exc:
         log.critical("giving up: %s", exc)
+        raise SystemExit(1) from None
+    except BrokerUnreachable as exc:
+        log.critical("cannot reach the broker: %s", exc)
         raise SystemExit(1) from None
     except OSError as exc:
         log.critical("cannot reach the broker or bind a port: %s", exc.strerror or exc)

@@ -1,8 +1,8 @@
-"""Prometheus metrics, and the ``/metrics``, ``/healthz`` and ``/readyz`` endpoints.
+"""Prometheus metrics.
 
 One :class:`Metrics` per process with its own registry (no global state, so tests can make
 as many as they like). It is the runtime's message observer and the upstream clients'
-metrics sink; :func:`serve_metrics` exposes it over HTTP next to the health checks.
+metrics sink; :mod:`worker.http.metrics` serves it as ``GET /metrics``.
 
 Every label value comes from a bounded set: command types the contracts define (anything
 else a producer puts in a routing key counts as ``other``), outcomes, verdicts and dead-letter
@@ -14,16 +14,11 @@ The ``portal`` label of the limiter histogram is bounded by ``SIPLINE_PORTALS``.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from contracts import COMMANDS
-from worker.settings import Settings
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -152,42 +147,3 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def metrics_app(metrics: Metrics, worker: WorkerState) -> web.Application:
-    async def scrape(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "alive"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        if worker.consuming:
-            return web.json_response({"status": "ready", "in_flight": worker.in_flight})
-        return web.json_response({"status": "not consuming"}, status=503)
-
-    app = web.Application()
-    app.router.add_get("/metrics", scrape)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    return app
-
-
-@asynccontextmanager
-async def serve_metrics(
-    metrics: Metrics, worker: WorkerState, settings: Settings
-) -> AsyncIterator[str | None]:
-    """Serve the endpoints while the block runs; yields the base URL (None when disabled)."""
-    if settings.metrics_port is None:
-        yield None
-        return
-    runner = web.AppRunner(metrics_app(metrics, worker), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    host = f"[{host}]" if ":" in host else host
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()

@@ -1,16 +1,29 @@
-"""The worker service: one robust connection, a consumer, supervision, graceful shutdown.
+"""The worker service: a consumer on one robust connection, supervision, graceful shutdown.
 
-Life cycle: connect → declare the topology → consume with ``prefetch`` deliveries in flight →
-on SIGTERM/SIGINT stop consuming, let in-flight work finish within the grace period, close
-(anything unacked goes back to the queue). If the connection or the consumer is lost and not
-restored within ``reconnect_timeout``, :meth:`Worker.run` raises :class:`SupervisionError`
-so the process exits non-zero and its supervisor restarts it, rather than idling.
+Life cycle (the phases :meth:`Worker.status` reports, each but ``consuming`` with a
+deadline): ``starting`` (declare the topology, attach the consumer) → ``consuming`` with
+``prefetch`` deliveries in flight, ``reconnecting`` while the connection or the consumer is
+lost → on :meth:`Worker.stop` (SIGTERM/SIGINT) ``draining``: stop consuming, let in-flight
+work finish within ``shutdown_grace``, cancel the rest (anything unacked goes back to the
+queue by itself) → ``stopped``.
+
+- :meth:`Worker.stop` works in every phase: while starting it abandons the start; while
+  the broker is away it does not wait for the broker (cancelling the consumer needs one,
+  and the consumer is gone with the connection anyway).
+- If the connection or the consumer is lost and not restored within ``reconnect_timeout``,
+  :meth:`Worker.run` raises :class:`SupervisionError` so the process exits non-zero and its
+  supervisor restarts it, rather than idling.
+
+The connection is given by its owner (the application's exit stack, see
+:mod:`worker.bootstrap`); a worker built without one opens and closes its own with the same
+deadlines (tests, benchmarks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +32,7 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, TopologySpec, declare
 from worker.errors import SiplineError
@@ -35,13 +49,33 @@ class SupervisionError(SiplineError):
     code = "SUPERVISION"
 
 
+class Phase(enum.StrEnum):
+    STARTING = "starting"
+    CONSUMING = "consuming"
+    RECONNECTING = "reconnecting"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    """Where the worker is in its life cycle, for health checks."""
+
+    phase: Phase
+    since: float  # time.monotonic() when the phase began
+    deadline: float | None  # seconds the phase may last; None: as long as it likes
+    in_flight: int
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerConfig:
     amqp_url: str
     prefetch: int
     shutdown_grace: float
     reconnect_timeout: float
+    connect_timeout: float = 30.0
     watchdog_interval: float = 1.0
+    close_timeout: float = 5.0  # closing the connection and cancelling the consumer
 
 
 class Worker:
@@ -53,13 +87,18 @@ class Worker:
         config: WorkerConfig,
         topology: TopologySpec,
         processor_factory: ProcessorFactory,
+        connection: AbstractRobustConnection | None = None,
     ) -> None:
         self._config = config
         self._topology = topology
         self._factory = processor_factory
+        self._connection = connection
         self._stop = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
-        self._consuming = False
+        self._phase = Phase.STARTING
+        self._since = time.monotonic()
+        self._runner: asyncio.Task[None] | None = None
+        self._abandoned = False
         self.ready = asyncio.Event()
 
     @property
@@ -68,24 +107,58 @@ class Worker:
 
     @property
     def consuming(self) -> bool:
-        return self._consuming
+        return self._phase is Phase.CONSUMING
+
+    def status(self) -> WorkerStatus:
+        limits = {
+            Phase.STARTING: self._config.connect_timeout,
+            Phase.RECONNECTING: self._config.reconnect_timeout,
+            Phase.DRAINING: self._config.shutdown_grace + 2 * self._config.close_timeout,
+            # a process whose worker stopped is closing down; still here after that, it hangs
+            Phase.STOPPED: 2 * self._config.close_timeout,
+        }
+        return WorkerStatus(self._phase, self._since, limits.get(self._phase), self.in_flight)
+
+    def _enter(self, phase: Phase) -> None:
+        if phase is not self._phase:
+            self._phase, self._since = phase, time.monotonic()
+        if phase is Phase.CONSUMING:
+            self.ready.set()
+        else:
+            self.ready.clear()
 
     def stop(self) -> None:
-        """Ask the worker to drain and exit (safe from a signal handler)."""
+        """Ask the worker to drain and exit (safe from a signal handler, in any phase)."""
         self._stop.set()
+        if self._phase is Phase.STARTING and self._runner is not None and not self._abandoned:
+            # nothing is in flight yet: abandon the start (connect, declare) at once
+            self._abandoned = True
+            self._runner.cancel()
 
     async def run(self) -> None:
-        connection = await aio_pika.connect_robust(
-            self._config.amqp_url,
-            client_properties={"connection_name": f"sipline-worker {self._topology.names.prefix}"},
-        )
+        self._runner = asyncio.current_task()
         try:
-            await self._run(connection)
+            if self._stop.is_set():
+                return
+            if self._connection is not None:
+                await self._run(self._connection)
+                return
+            config = ConnectionConfig(
+                url=self._config.amqp_url,
+                name=f"sipline-worker {self._topology.names.prefix}",
+                connect_timeout=self._config.connect_timeout,
+                close_timeout=self._config.close_timeout,
+            )
+            async with robust_connection(config) as connection:
+                await self._run(connection)
+        except asyncio.CancelledError:
+            if not self._abandoned or self._runner is None:
+                raise
+            self._runner.uncancel()
+            log.info("stopped while starting")
         finally:
-            self._consuming = False
-            self.ready.clear()
-            with contextlib.suppress(Exception):
-                await connection.close()
+            self._enter(Phase.STOPPED)
+            self._runner = None
 
     async def _run(self, connection: AbstractRobustConnection) -> None:
         publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -113,8 +186,7 @@ class Worker:
                 self._inflight.discard(task)
 
         tag = await queue.consume(on_message, no_ack=False)
-        self._consuming = True
-        self.ready.set()
+        self._enter(Phase.CONSUMING)
         log.info("consuming", extra={"queue": queue.name, "prefetch": self._config.prefetch})
         watchdog = asyncio.create_task(self._watch(connection, consume_channel, tag))
         stopper = asyncio.create_task(self._stop.wait())
@@ -126,25 +198,38 @@ class Worker:
             await asyncio.gather(watchdog, stopper, return_exceptions=True)
         if watchdog in done and watchdog.exception() is not None:
             raise watchdog.exception()  # type: ignore[misc]
-        await self._drain(queue, tag)
+        await self._drain(connection, queue, tag)
 
-    async def _drain(self, queue: aio_pika.abc.AbstractQueue, tag: str) -> None:
-        self._consuming = False
-        self.ready.clear()
-        with contextlib.suppress(Exception):
-            await queue.cancel(tag)
+    async def _drain(
+        self, connection: AbstractRobustConnection, queue: aio_pika.abc.AbstractQueue, tag: str
+    ) -> None:
+        """Stop consuming and let in-flight work finish, all within ``shutdown_grace``."""
+        self._enter(Phase.DRAINING)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._config.shutdown_grace
+        if connection.connected.is_set():
+            # on the robust channel a cancel waits for a reconnect: with the broker away,
+            # skip it (the consumer is gone with the connection anyway)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(
+                    min(self._config.close_timeout, self._config.shutdown_grace)
+                ):
+                    await queue.cancel(tag)
         pending = set(self._inflight)
         log.info("stopping: draining in-flight work", extra={"in_flight": len(pending)})
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=self._config.shutdown_grace)
-            if still:
-                log.warning(
-                    "grace period over; unfinished commands go back to the queue",
-                    extra={"in_flight": len(still)},
-                )
-                for task in still:
-                    task.cancel()
-                await asyncio.gather(*still, return_exceptions=True)
+        if not pending:
+            return
+        try:
+            _, still = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:  # stop now (a second signal): nothing waits any more
+            await _cancel_all(pending)
+            raise
+        if still:
+            log.warning(
+                "grace period over; unfinished commands go back to the queue",
+                extra={"in_flight": len(still)},
+            )
+            await _cancel_all(still)
 
     async def _watch(
         self,
@@ -156,14 +241,13 @@ class Worker:
         while True:
             await asyncio.sleep(self._config.watchdog_interval)
             healthy = await _healthy(connection, channel, tag)
-            self._consuming = healthy
             if healthy:
                 if unhealthy_since is not None:
                     log.info("broker connection restored")
                 unhealthy_since = None
-                self.ready.set()
+                self._enter(Phase.CONSUMING)
                 continue
-            self.ready.clear()
+            self._enter(Phase.RECONNECTING)
             now = time.monotonic()
             if unhealthy_since is None:
                 unhealthy_since = now
@@ -172,6 +256,12 @@ class Worker:
                 raise SupervisionError(
                     f"no broker connection or consumer for {self._config.reconnect_timeout:.0f} s"
                 )
+
+
+async def _cancel_all(tasks: set[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _healthy(

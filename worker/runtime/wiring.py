@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aio_pika.abc import AbstractRobustConnection
+
 from worker import __version__
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, Names, TopologySpec
@@ -31,7 +33,9 @@ def build_worker(
     *,
     handlers: Mapping[str, CommandHandler],
     observer: MessageObserver | None = None,
+    connection: AbstractRobustConnection | None = None,
 ) -> Worker:
+    """The worker; on ``connection`` when given (its owner closes it), else on its own."""
     spec = topology_spec(settings)
     policy = RetryPolicy(delays=tuple(settings.retry_delays), max_attempts=settings.max_attempts)
     config = ProcessorConfig(
@@ -56,7 +60,9 @@ def build_worker(
             prefetch=settings.prefetch,
             shutdown_grace=settings.shutdown_grace,
             reconnect_timeout=settings.reconnect_timeout,
+            connect_timeout=settings.connect_timeout,
         ),
         topology=spec,
         processor_factory=factory,
+        connection=connection,
     )
