@@ -18,10 +18,11 @@ import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
 from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
-from worker.adapters.bitrix24 import Bitrix24Clients
+from worker.adapters.bitrix24 import Bitrix24Clients, TokenStore
 from worker.adapters.bitrix24.gateway import PortalsGateway
 from worker.adapters.voximplant import VoximplantClient, load_credentials_from_settings
 from worker.adapters.voximplant.gateway import RegistrationsGateway
+from worker.errors import ConfigurationError
 from worker.handlers.checking import Clock
 from worker.handlers.registry import build_handlers
 from worker.http import http_server
@@ -44,6 +45,21 @@ class Application:
     http_url: str | None = None  # the HTTP server's base URL, when one runs
 
 
+async def check_token_store(settings: Settings) -> None:
+    """OAuth portals need a writable token store: find out now, not at the first refresh."""
+    if not any(portal.oauth is not None for portal in settings.portals.values()):
+        return
+    path = settings.bitrix24_token_store
+    try:
+        await TokenStore(path).check_writable()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"SIPLINE_BITRIX24_TOKEN_STORE: {path} cannot be written "
+            f"({exc.strerror or type(exc).__name__}); OAuth portals keep their refreshed "
+            "tokens there"
+        ) from None
+
+
 @asynccontextmanager
 async def application(
     settings: Settings,
@@ -58,6 +74,7 @@ async def application(
     ``metrics``: serve them, with the health checks, on ``SIPLINE_METRICS_PORT``.
     """
     credentials = load_credentials_from_settings(settings)  # fail fast, before any I/O
+    await check_token_store(settings)
     observer = upstream_observer or UpstreamObserver()
     async with AsyncExitStack() as stack:
         connection = await stack.enter_async_context(

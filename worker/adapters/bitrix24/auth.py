@@ -4,6 +4,17 @@ OAuth follows the Bitrix24 docs: refresh only after ``401 expired_token``, then 
 Refresh tokens are single-use, so at most one refresh runs per portal: callers that saw the
 same stale token wait on one lock, and whoever gets it second finds the token already
 replaced and simply retries (the stampede fixed in b24phpsdk #102, b24jssdk #147/#182).
+
+A refresh token is spent only if the new pair can be kept. Before asking the OAuth server,
+the token store must accept a write; if it does not, the refresh is refused with
+``AuthorizationError`` (``TOKEN_STORE_UNWRITABLE``: an operator must act; the command is
+dead-lettered and can be replayed) and the stored refresh token stays valid. If the save
+still fails after a refresh (the disk filled in between), the new pair is kept in memory,
+the failure is logged at CRITICAL, the portal is *degraded* (:attr:`OAuthAuth.degraded`)
+and the save is retried at most every :data:`RESAVE_INTERVAL` seconds while the portal is
+used. A degraded portal keeps refreshing (the stored token is spent already, so nothing
+more can be lost), and the process must not be restarted until the save succeeds: the
+pair would be lost and the application would need authorising again.
 """
 
 from __future__ import annotations
@@ -20,11 +31,13 @@ from pydantic import SecretStr
 from worker.adapters.bitrix24.errors import upstream_error
 from worker.adapters.bitrix24.observer import Bitrix24Observer
 from worker.adapters.bitrix24.redact import Redactor, mask_url
-from worker.adapters.bitrix24.tokens import TokenPair, TokenStore
-from worker.errors import UpstreamUnavailable
+from worker.adapters.bitrix24.tokens import TokenPair, TokenStorage
+from worker.errors import AuthorizationError, UpstreamUnavailable
 from worker.settings import OAuthApp
 
 logger = logging.getLogger(__name__)
+
+RESAVE_INTERVAL = 30.0  # seconds between attempts to save a pair that lives only in memory
 
 
 class Auth(Protocol):
@@ -78,7 +91,7 @@ class OAuthAuth:
         portal: str,
         app: OAuthApp,
         session: aiohttp.ClientSession,
-        store: TokenStore,
+        store: TokenStorage,
         timeout: aiohttp.ClientTimeout,
         redactor: Redactor,
         observer: Bitrix24Observer,
@@ -91,6 +104,8 @@ class OAuthAuth:
         self._loaded = False
         self._lock = asyncio.Lock()
         self.refreshes = 0
+        self._unsaved = False  # the live pair is not in the store
+        self._last_save = 0.0
         self._remember(self._pair)
         redactor.add(app.client_secret.get_secret_value())
 
@@ -109,18 +124,67 @@ class OAuthAuth:
                         self._pair = stored
                         self._remember(stored)
                     self._loaded = True
+        if self._unsaved and time.monotonic() - self._last_save >= RESAVE_INTERVAL:
+            async with self._lock:
+                if self._unsaved:
+                    await self._save(self._pair)
         return self._pair.access_token.get_secret_value()
+
+    @property
+    def degraded(self) -> bool:
+        """True while the live token pair is only in memory (a restart would lose it)."""
+        return self._unsaved
 
     async def refresh(self, stale: str | None) -> None:
         async with self._lock:
             if self._pair.access_token.get_secret_value() != stale:
                 return  # another caller refreshed while this one waited
+            if not self._unsaved:  # the stored refresh token is live: keep it so
+                await self._check_store()
             pair = await self._request_refresh()
             self._pair = pair
             self._remember(pair)
             self.refreshes += 1
+            await self._save(pair)
+
+    async def _check_store(self) -> None:
+        try:
+            await self._store.check_writable()
+        except OSError as exc:
+            logger.error(
+                "bitrix24 %s: the OAuth token store cannot be written (%s); "
+                "not refreshing, the stored refresh token stays valid",
+                self._portal,
+                exc.strerror or type(exc).__name__,
+            )
+            raise AuthorizationError(
+                f"bitrix24 {self._portal}: the OAuth token store cannot be written "
+                f"({exc.strerror or type(exc).__name__}); the refresh token was not spent: "
+                "fix SIPLINE_BITRIX24_TOKEN_STORE, then replay",
+                code="TOKEN_STORE_UNWRITABLE",
+            ) from None
+
+    async def _save(self, pair: TokenPair) -> None:
+        self._last_save = time.monotonic()
+        try:
             await self._store.save(self._portal, pair)
-            logger.info("bitrix24 %s: OAuth token refreshed and stored", self._portal)
+        except OSError as exc:
+            self._unsaved = True
+            logger.critical(
+                "bitrix24 %s: refreshed OAuth tokens could not be saved (%s); portal degraded: "
+                "the live tokens exist only in this process, so do not restart it until "
+                "SIPLINE_BITRIX24_TOKEN_STORE is writable again (saving is retried every %.0f s)",
+                self._portal,
+                exc.strerror or type(exc).__name__,
+                RESAVE_INTERVAL,
+            )
+            return
+        if self._unsaved:
+            logger.warning(
+                "bitrix24 %s: OAuth tokens saved at last; no longer degraded", self._portal
+            )
+        self._unsaved = False
+        logger.info("bitrix24 %s: OAuth token refreshed and stored", self._portal)
 
     def _remember(self, pair: TokenPair) -> None:
         self._redactor.add(

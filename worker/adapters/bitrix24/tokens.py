@@ -1,8 +1,14 @@
 """Persisted OAuth tokens, so that a restart does not lose a rotated refresh token.
 
 Bitrix24 refresh tokens are effectively single-use: once refreshed, the token in the
-settings is stale, and only the store knows the live one.  The file is a JSON object keyed
-by portal domain, written atomically (temp file + rename) with owner-only permissions.
+settings is stale, and only the store knows the live one. So a refresh token must never be
+spent unless the new pair can be kept: :meth:`TokenStorage.check_writable` runs at start-up
+(an unwritable store is a configuration error) and again before every refresh (see
+:mod:`worker.adapters.bitrix24.auth` for what happens when a save still fails).
+
+:class:`TokenStorage` is the port; :class:`TokenStore` keeps the pairs in a JSON file keyed
+by portal domain, written atomically (temp file + rename) with owner-only permissions. A
+database-backed store implements the same protocol.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import SecretStr
 
@@ -27,6 +34,19 @@ class TokenPair:
 
     access_token: SecretStr
     refresh_token: SecretStr
+
+
+class TokenStorage(Protocol):
+    """Where refreshed token pairs live across restarts."""
+
+    async def load(self, portal: str) -> TokenPair | None:
+        """The stored pair for a portal, or None."""
+
+    async def save(self, portal: str, pair: TokenPair) -> None:
+        """Persist a portal's new pair; raises ``OSError`` when it cannot."""
+
+    async def check_writable(self) -> None:
+        """Raise ``OSError`` unless a :meth:`save` would succeed now."""
 
 
 class TokenStore:
@@ -51,6 +71,22 @@ class TokenStore:
         """Persist a portal's new pair, keeping the other portals' entries."""
         async with self._lock:
             await asyncio.to_thread(self._write, portal, pair)
+
+    async def check_writable(self) -> None:
+        """Create the directory if needed, and a file in it, as a save would."""
+        async with self._lock:
+            await asyncio.to_thread(self._probe)
+
+    def _probe(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tokens-probe-", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write("{}")
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
     def _read(self) -> dict[str, object]:
         try:
