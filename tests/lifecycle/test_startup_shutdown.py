@@ -179,6 +179,7 @@ async def test_sigterm_during_an_outage_with_work_in_flight_loses_nothing(
         async with spawn("-m", "tests.lifecycle.worker_proc", "30", env=env) as worker:
             await busy(worker, b, published=6, in_flight=4)  # prefetch 4: two stay ready
             await cut_me.cut()
+            await worker.wait_for_line("waiting for recovery", limit=15)  # the outage is seen
             worker.signal(signal.SIGTERM)
             code, took = await worker.ends_within(15)
         assert code == 0, worker.output()
