@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
 
 import click
 
-from worker.adapters.amqp.connection import BrokerUnreachable
 from worker.cli.common import env_file_option, fail, secret_values, settings_or_exit
 from worker.errors import ConfigurationError
-from worker.observability import logs
-from worker.runtime.service import SupervisionError
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +46,17 @@ async def serve(settings: Settings) -> None:
 def run(env_file: Path | None) -> None:
     """Run the worker: consume commands, apply them, cross-check, publish events."""
     settings = settings_or_exit(env_file)
+    # Until the event loop handles them (runtime/signals.py), SIGINT and SIGTERM end the
+    # process the default way: even when SIGINT was inherited ignored (a background job of a
+    # non-interactive shell), and without asyncio.run turning an early SIGINT into a
+    # cancellation the code would take for a failure.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    from worker.adapters.amqp.connection import BrokerUnreachable
+    from worker.observability import logs
+    from worker.runtime.service import SupervisionError
+
     logs.configure(
         level=settings.log_level, fmt=settings.log_format, secrets=secret_values(settings)
     )

@@ -97,7 +97,7 @@ async def open_robust(config: ConnectionConfig) -> AbstractRobustConnection:
             async with asyncio.timeout_at(deadline):
                 await connection.connect(timeout=max(0.1, deadline - loop.time()))
         except (OSError, TimeoutError, aiormq.exceptions.AMQPError) as exc:
-            await _close(connection, config.close_timeout)
+            await _close(connection, min(1.0, config.close_timeout))  # it never opened
             refusal = _refusal(exc, config.url)
             if refusal is not None:
                 raise refusal from None
@@ -114,7 +114,7 @@ async def open_robust(config: ConnectionConfig) -> AbstractRobustConnection:
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 2, LONGEST_PAUSE)
         except BaseException:  # cancelled (a signal), or a bug: leave nothing running
-            await _close(connection, config.close_timeout)
+            await _close(connection, min(1.0, config.close_timeout))
             raise
         else:
             return connection
