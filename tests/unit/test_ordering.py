@@ -51,3 +51,23 @@ async def test_an_error_in_the_block_releases_the_key() -> None:
     assert len(locks) == 0
     async with locks.hold("k"):
         pass
+
+
+async def test_a_waiter_cancelled_after_its_turn_came_passes_the_key_on() -> None:
+    locks = KeyedLocks()
+    entered: list[str] = []
+
+    async def work(name: str) -> None:
+        async with locks.hold("k"):
+            entered.append(name)
+
+    holder = locks.hold("k")
+    await holder.__aenter__()
+    first = asyncio.create_task(work("first"))
+    second = asyncio.create_task(work("second"))
+    await asyncio.sleep(0)
+    await holder.__aexit__(None, None, None)  # the key is handed to "first" ...
+    first.cancel()  # ... which is cancelled before it runs
+    await asyncio.gather(first, second, return_exceptions=True)
+    assert entered == ["second"]
+    assert len(locks) == 0

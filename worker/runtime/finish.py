@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -67,7 +67,7 @@ class NoObserver:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Delayed:
     """A message for a delay tier (a retry or a re-check) and its routing key."""
 
@@ -75,7 +75,7 @@ class Delayed:
     routing_key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every delivery, and frozen costs more to build
 class Ending:
     """How a delivery ends: published in the order dead letter, events, delayed; then acked."""
 
@@ -98,29 +98,33 @@ class Unencodable(Exception):
         self.cause = cause
 
 
+Fallback = Callable[[Delivery, Unencodable], Ending]
+
+
 class Finisher:
     def __init__(self, *, publisher: Publisher, observer: MessageObserver) -> None:
         self._publisher = publisher
         self._observer = observer
 
-    async def finish(self, delivery: Delivery, ending: Ending) -> DeliveryOutcome:
-        if ending.dead_letter is not None:
-            try:
-                await self._publisher.dead_letter(
-                    ending.dead_letter, routing_key=delivery.routing_key or "unknown"
+    async def finish(
+        self, delivery: Delivery, ending: Ending, fallback: Fallback | None = None
+    ) -> DeliveryOutcome:
+        """Publish, ack, log; an unencodable copy ends the delivery as ``fallback`` says."""
+        try:
+            if ending.dead_letter is not None:
+                await self._dead_letter(delivery, ending.dead_letter, ending.reason)
+            for event in ending.events:
+                await self._publisher.event(event)
+                verdict = getattr(event.data, "verdict", None)
+                self._observer.published(
+                    event.MESSAGE_TYPE, None if verdict is None else str(verdict)
                 )
-            except ENCODING_ERRORS as exc:
-                raise Unencodable(exc) from exc
-            self._observer.dead_lettered(ending.reason or "unknown")
-        for event in ending.events:
-            await self._publisher.event(event)
-            verdict = getattr(event.data, "verdict", None)
-            self._observer.published(event.MESSAGE_TYPE, None if verdict is None else str(verdict))
-        for delayed in ending.delayed:
-            try:
-                await self._publisher.delayed(delayed.message, routing_key=delayed.routing_key)
-            except ENCODING_ERRORS as exc:
-                raise Unencodable(exc) from exc
+            for delayed in ending.delayed:
+                await self._delayed(delayed)
+        except Unencodable as exc:
+            if fallback is None:
+                raise
+            return await self.finish(delivery, fallback(delivery, exc))
         await delivery.message.ack()
         if log.isEnabledFor(ending.level):  # the fields cost more than the check
             fields = delivery.log_fields(
@@ -128,3 +132,18 @@ class Finisher:
             )
             log.log(ending.level, ending.text, extra=fields)
         return ending.outcome
+
+    async def _dead_letter(self, delivery: Delivery, message: Message, reason: str | None) -> None:
+        try:
+            await self._publisher.dead_letter(
+                message, routing_key=delivery.routing_key or "unknown"
+            )
+        except ENCODING_ERRORS as exc:
+            raise Unencodable(exc) from exc
+        self._observer.dead_lettered(reason or "unknown")
+
+    async def _delayed(self, delayed: Delayed) -> None:
+        try:
+            await self._publisher.delayed(delayed.message, routing_key=delayed.routing_key)
+        except ENCODING_ERRORS as exc:
+            raise Unencodable(exc) from exc

@@ -4,6 +4,10 @@ A handler does the work of one command type and returns an :class:`Outcome`: the
 publish and, optionally, commands to deliver again later (a deferred re-check). It never acks,
 never sleeps while holding a delivery, and signals failure by raising a classified error from
 ``worker.errors``; the failure policy decides the rest.
+
+These classes are built for every command, so they are plain (not frozen) slotted
+dataclasses: a frozen one costs several times as much to build (docs/performance.md). Treat
+them as values all the same.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from contracts import Command, Data
 from worker.domain.settle import SettleState
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventDraft:
     """An event's data and subject; the runtime adds the envelope."""
 
@@ -23,7 +27,7 @@ class EventDraft:
     subject: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FollowUp:
     """A command to deliver again after ``delay`` seconds; ``settle`` is the progress of the
     settle loop it continues (the runtime carries it in headers the handler never sees)."""
@@ -33,13 +37,13 @@ class FollowUp:
     settle: SettleState | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome:
     events: list[EventDraft] = field(default_factory=list)
     follow_ups: list[FollowUp] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CommandContext:
     """What the runtime knows about a delivery besides the command itself.
 

@@ -1,60 +1,70 @@
 """Per-key mutual exclusion that keeps arrival order.
 
 Deliveries arrive in queue order and each gets its own task; the first thing a task awaits is
-its key's lock, and ``asyncio.Lock`` wakes waiters first-in first-out, so commands for one
-line run one at a time in the order they arrived. Locks are dropped when nobody holds or
-waits for them, so memory stays flat however many lines pass through.
+its key's turn. The holder hands the key straight to the oldest waiter when it leaves, so
+commands for one line run one at a time in the order they arrived. An uncontended key costs
+one dict entry and no lock object (most commands name a line nobody else is touching); keys
+are dropped when nobody holds or waits for them, so memory stays flat however many lines pass
+through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 
 
 class _Holding:
     """``async with locks.hold(key)``: a plain class, cheaper per command than a generator."""
 
-    __slots__ = ("_key", "_lock", "_owner")
+    __slots__ = ("_key", "_owner")
 
     def __init__(self, owner: KeyedLocks, key: str) -> None:
         self._owner = owner
         self._key = key
-        self._lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> None:
-        locks = self._owner._locks
-        lock, users = locks.get(self._key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        locks[self._key] = (lock, users + 1)
-        self._lock = lock
+        keys = self._owner._keys
+        if self._key not in keys:
+            keys[self._key] = None  # held, nobody waiting
+            return
+        waiters = keys[self._key]
+        if waiters is None:
+            waiters = keys[self._key] = deque()
+        turn = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
         try:
-            await lock.acquire()
+            await turn
         except BaseException:
-            self._release_use()
+            if turn.done() and not turn.cancelled():
+                self._owner._pass_on(self._key)  # handed over as it was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # already skipped by the holder
+                    waiters.remove(turn)
             raise
 
     async def __aexit__(self, *exc_info: object) -> None:
-        assert self._lock is not None
-        self._lock.release()
-        self._release_use()
-
-    def _release_use(self) -> None:
-        locks = self._owner._locks
-        lock, users = locks[self._key]
-        if users <= 1:
-            del locks[self._key]
-        else:
-            locks[self._key] = (lock, users - 1)
+        self._owner._pass_on(self._key)
 
 
 class KeyedLocks:
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # key -> None (held, no waiters) or the waiters' futures, oldest first
+        self._keys: dict[str, deque[asyncio.Future[None]] | None] = {}
 
     def hold(self, key: str) -> _Holding:
-        """Hold ``key``'s lock for the ``async with`` block; waiters are served in order."""
+        """Hold ``key`` for the ``async with`` block; waiters are served in arrival order."""
         return _Holding(self, key)
 
+    def _pass_on(self, key: str) -> None:
+        waiters = self._keys[key]
+        while waiters:
+            turn = waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)  # the key stays held, now by that waiter
+                return
+        del self._keys[key]
+
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._keys)

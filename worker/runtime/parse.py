@@ -34,6 +34,8 @@ def _check_size_and_type(body: bytes, content_type: str | None, *, max_bytes: in
             reason="body_too_large",
             problems=[FieldProblem("body", f"larger than {max_bytes} bytes")],
         )
+    if content_type == CONTENT_TYPE:  # the usual case, without parsing parameters
+        return
     media = _media_type(content_type)
     if media not in ACCEPTED_CONTENT_TYPES:
         raise BadInput(

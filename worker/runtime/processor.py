@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -75,6 +74,8 @@ class Processor:
         self._locks = KeyedLocks()
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
+        # Flat on purpose: each resumption of a publish or confirm wait passes back through
+        # every coroutine frame of the delivery, so its steps are not nested coroutines.
         started = time.perf_counter()
         delivery = Delivery(
             message,
@@ -82,7 +83,15 @@ class Processor:
             facts_limit=self._config.max_body_bytes,
         )
         try:
-            outcome = await self._process(delivery)
+            rejection = self._parse(delivery)
+            if rejection is not None:
+                outcome = await self._finisher.finish(delivery, rejection, self._unencodable)
+            else:
+                command = delivery.command
+                assert command is not None
+                async with self._locks.hold(ordering_key(command)):
+                    ending = await self._run(command, delivery)
+                    outcome = await self._finisher.finish(delivery, ending, self._unencodable)
         except Exception:
             # Publishing the outcome failed: the delivery must come back, not vanish.
             outcome = DeliveryOutcome.REQUEUED
@@ -95,44 +104,35 @@ class Processor:
                 await message.nack(requeue=True)
         self._observer.outcome(message.routing_key or "?", outcome, time.perf_counter() - started)
 
-    async def _process(self, delivery: Delivery) -> DeliveryOutcome:
+    def _parse(self, delivery: Delivery) -> Ending | None:
+        """Set the delivery's command, or return its rejection."""
         message = delivery.message
         try:
-            command = parse_command(
+            delivery.command = parse_command(
                 message.body, message.content_type, max_bytes=self._config.max_body_bytes
             )
         except BadInput as error:
-            return await self._end(delivery, self._rejection(delivery, error))
-        delivery.command = command
-        async with self._locks.hold(ordering_key(command)):
-            try:
-                result = await self._dispatch(command, delivery)
-            except Exception as exc:
-                ending = self._failure(
-                    delivery, command, self._policy.decide(exc, delivery.attempt)
-                )
-            else:
-                ending = self._success(command, result)
-            return await self._end(delivery, ending)
+            return self._rejection(delivery, error)
+        return None
 
-    async def _dispatch(self, command: Command, delivery: Delivery) -> Outcome:
+    async def _run(self, command: Command, delivery: Delivery) -> Ending:
+        """Dispatch to the command's handler; its result or its failure as an ending."""
         handler = self._handlers.get(command.MESSAGE_TYPE)
-        if handler is None:
-            raise BadInput(
-                f"this worker has no handler for {command.MESSAGE_TYPE}", reason="unknown_type"
-            )
-        context = CommandContext(attempt=delivery.attempt, settle=delivery.received.settle)
-        return await handler(command, context)
-
-    async def _end(self, delivery: Delivery, ending: Ending) -> DeliveryOutcome:
         try:
-            return await self._finisher.finish(delivery, ending)
-        except Unencodable as exc:
-            # Never back to the queue: it would fail the same way on every delivery.
-            error = _unencodable(delivery, exc)
-            return await self._finisher.finish(
-                delivery, self._rejection(delivery, error, keep_own=False)
-            )
+            if handler is None:
+                raise BadInput(
+                    f"this worker has no handler for {command.MESSAGE_TYPE}", reason="unknown_type"
+                )
+            context = CommandContext(attempt=delivery.attempt, settle=delivery.received.settle)
+            result = await handler(command, context)
+        except Exception as exc:
+            return self._failure(delivery, command, self._policy.decide(exc, delivery.attempt))
+        return self._success(command, result)
+
+    def _unencodable(self, delivery: Delivery, exc: Unencodable) -> Ending:
+        """The ending instead of one whose copy could not be encoded: a rejection, never the
+        queue again (it would fail the same way on every delivery)."""
+        return self._rejection(delivery, _unencodable(delivery, exc), keep_own=False)
 
     # --- endings --------------------------------------------------------------------------
 
@@ -140,14 +140,15 @@ class Processor:
         # Events are numbered per (type, subject), not by position: a line.reconciled is the
         # first of its kind for its line whether it came on the first pass or on a re-check,
         # so a redelivery reproduces it under the same id.
-        seen: Counter[tuple[type, str | None]] = Counter()
+        seen: dict[tuple[type, str | None], int] = {}
         published: list[Event] = []
         for draft in result.events:
             key = (type(draft.data), draft.subject)
+            index = seen.get(key, 0)
             published.append(
-                events.for_command(command, draft.data, subject=draft.subject, index=seen[key])
+                events.for_command(command, draft.data, subject=draft.subject, index=index)
             )
-            seen[key] += 1
+            seen[key] = index + 1
         delayed = [
             Delayed(
                 envelope_message(

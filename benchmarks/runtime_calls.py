@@ -1,0 +1,141 @@
+"""The runtime's own work per command, counted: Python calls, sipline against a bare loop.
+
+A deterministic companion to ``runtime_throughput`` (whose timings a loaded machine
+scatters): the same commands go through sipline's ``Processor`` and through the bare loop's
+body (validate, build the event, publish, ack), with the broker replaced by an exchange
+that accepts every publish at once, under ``cProfile``. The call count per command does not
+depend on the machine's load; the CPU time printed beside it does.
+
+    .venv/bin/python -m benchmarks.runtime_calls [--commands N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from benchmarks.runtime_throughput import Clock, Noop, bare_event, settings_for
+from contracts import CONTENT_TYPE, LineReconcile
+from worker.adapters.amqp.publisher import Publisher
+from worker.runtime.policy import RetryPolicy
+from worker.runtime.processor import Processor, ProcessorConfig
+from worker.runtime.wiring import topology_spec
+
+
+class Delivery:
+    """What both sides read of a delivery, and its ack."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.headers: dict[str, Any] = {}
+        self.routing_key = "line.reconcile"
+        self.content_type = CONTENT_TYPE
+        self.redelivered = False
+        self.message_id = None
+        self.correlation_id = None
+
+    async def ack(self) -> None:
+        return None
+
+    async def nack(self, requeue: bool = True) -> None:
+        return None
+
+
+class Exchange:
+    """Accepts every publish at once (the broker's part is not counted)."""
+
+    async def publish(self, message: Any, routing_key: str, **kw: Any) -> None:
+        return None
+
+
+def commands(n: int) -> list[bytes]:
+    return [
+        LineReconcile(
+            id=uuid.uuid4().hex,
+            type="line.reconcile",
+            source="urn:bench",
+            portal="example.bitrix24.ru",
+            correlationid=f"bench-{i}",
+            data={"config_id": i + 1},  # type: ignore[arg-type]
+        ).wire_json()
+        for i in range(n)
+    ]
+
+
+def sipline_side(n: int) -> Callable[[bytes], Awaitable[None]]:
+    spec = topology_spec(settings_for("calls", 16, "amqp://unused"))
+    exchange: Any = Exchange()
+    processor = Processor(
+        publisher=Publisher(events=exchange, delay=exchange, dead_letters=exchange),
+        handlers={"line.reconcile": Noop(Clock(n))},
+        policy=RetryPolicy(delays=(1.0,), max_attempts=3),
+        topology=spec,
+        config=ProcessorConfig(max_body_bytes=65536, version="bench", commands_exchange="c"),
+    )
+
+    async def one(body: bytes) -> None:
+        await processor(Delivery(body))  # type: ignore[arg-type]
+
+    return one
+
+
+def bare_side(n: int) -> Callable[[bytes], Awaitable[None]]:
+    exchange = Exchange()
+
+    async def one(body: bytes) -> None:
+        message = Delivery(body)
+        command = LineReconcile.model_validate_json(message.body)
+        await exchange.publish(bare_event(command), routing_key="line.reconciled", mandatory=True)
+        await message.ack()
+
+    return one
+
+
+async def measure(
+    side: Callable[[int], Callable[[bytes], Awaitable[None]]], bodies: list[bytes]
+) -> tuple[float, float]:
+    """Python calls per command (under cProfile) and CPU µs per command (not profiled)."""
+    one = side(len(bodies))
+    for body in bodies[:50]:  # warm-up
+        await one(body)
+    cpu = time.process_time()
+    for body in bodies:
+        await one(body)
+    cpu = time.process_time() - cpu
+    profile = cProfile.Profile()
+    profile.enable()
+    for body in bodies:
+        await one(body)
+    profile.disable()
+    calls: int = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+    return calls / len(bodies), cpu / len(bodies) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--commands", type=int, default=5000)
+    args = parser.parse_args()
+    bodies = commands(args.commands)
+    bare_calls, bare_cpu = asyncio.run(measure(bare_side, bodies))
+    sip_calls, sip_cpu = asyncio.run(measure(sipline_side, bodies))
+    print(f"{args.commands} commands, the broker's part (aio-pika's publish) left out:")
+    print("| | bare | sipline | ratio |")
+    print("|---|---:|---:|---:|")
+    print(
+        f"| Python calls per command | {bare_calls:.0f} | {sip_calls:.0f} "
+        f"| {sip_calls / bare_calls:.2f} |"
+    )
+    print(
+        f"| CPU µs per command (load-dependent) | {bare_cpu:.0f} | {sip_cpu:.0f} "
+        f"| {sip_cpu / bare_cpu:.2f} |"
+    )
+
+
+if __name__ == "__main__":
+    main()
