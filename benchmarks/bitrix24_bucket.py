@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
-from worker.adapters.bitrix24 import Bitrix24Clients
+from worker.bootstrap import bitrix24_portals
 from worker.sandbox.portal import PortalOptions, SandboxPortal
 from worker.sandbox.registrations import RegistrationStore
 from worker.settings import Settings
@@ -48,7 +48,7 @@ async def run(calls: int, capacity: int, drain: float) -> Result:
             portals={DOMAIN: portal.portal_settings()},
             bitrix24_token_store=Path(tempfile.gettempdir()) / "sipline-bench-tokens.json",
         )
-        client = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+        client = bitrix24_portals(settings, session=session).get(DOMAIN).client
         started = time.monotonic()
         done: list[float] = []
 

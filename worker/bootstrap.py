@@ -18,9 +18,13 @@ import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
 from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
-from worker.adapters.bitrix24 import Bitrix24Clients, TokenStore
-from worker.adapters.bitrix24.gateway import PortalsGateway
-from worker.adapters.voximplant import VoximplantClient, load_credentials_from_settings
+from worker.adapters.bitrix24 import Bitrix24Portals, Bitrix24Settings, TokenStore
+from worker.adapters.upstream import RequestObserver
+from worker.adapters.voximplant import (
+    ServiceAccountCredentials,
+    VoximplantClient,
+    load_configured_credentials,
+)
 from worker.adapters.voximplant.gateway import RegistrationsGateway
 from worker.errors import ConfigurationError
 from worker.handlers.checking import Clock
@@ -39,7 +43,7 @@ from worker.settings import Settings
 @dataclass(frozen=True, slots=True)
 class Application:
     worker: Worker
-    bitrix24: Bitrix24Clients
+    bitrix24: Bitrix24Portals
     voximplant: VoximplantClient
     connection: AbstractRobustConnection  # the worker's; the exit stack closes it
     http_url: str | None = None  # the HTTP server's base URL, when one runs
@@ -60,6 +64,45 @@ async def check_token_store(settings: Settings) -> None:
         ) from None
 
 
+def bitrix24_portals(
+    settings: Settings,
+    *,
+    session: aiohttp.ClientSession,
+    observer: RequestObserver | None = None,
+) -> Bitrix24Portals:
+    """The Bitrix24 adapter the settings describe: its own settings, the token store and
+    the configured portals."""
+    return Bitrix24Portals(
+        session=session,
+        token_store=TokenStore(settings.bitrix24_token_store),
+        settings=Bitrix24Settings(
+            connect_timeout=settings.bitrix24_connect_timeout,
+            total_timeout=settings.bitrix24_total_timeout,
+        ),
+        observer=observer,
+        portals=settings.portals,
+    )
+
+
+def voximplant_client(
+    settings: Settings,
+    *,
+    session: aiohttp.ClientSession,
+    credentials: ServiceAccountCredentials,
+    observer: RequestObserver | None = None,
+) -> VoximplantClient:
+    """The Voximplant client the settings describe (URL, timeouts, token lifetime)."""
+    return VoximplantClient(
+        session=session,
+        credentials=credentials,
+        api_url=str(settings.voximplant_api_url),
+        connect_timeout=settings.voximplant_connect_timeout,
+        total_timeout=settings.voximplant_total_timeout,
+        token_lifetime=settings.voximplant_token_lifetime,
+        observer=observer,
+    )
+
+
 @asynccontextmanager
 async def application(
     settings: Settings,
@@ -73,7 +116,7 @@ async def application(
 
     ``metrics``: serve them, with the health checks, on ``SIPLINE_METRICS_PORT``.
     """
-    credentials = load_credentials_from_settings(settings)  # fail fast, before any I/O
+    credentials = load_configured_credentials(settings.voximplant_credentials)  # before I/O
     await check_token_store(settings)
     observer = upstream_observer or UpstreamObserver()
     async with AsyncExitStack() as stack:
@@ -89,12 +132,12 @@ async def application(
         session = await stack.enter_async_context(
             aiohttp.ClientSession(raise_for_status=False, trust_env=False)
         )
-        bitrix24 = Bitrix24Clients(session=session, settings=settings, observer=observer)
-        voximplant = VoximplantClient.from_settings(
+        bitrix24 = bitrix24_portals(settings, session=session, observer=observer)
+        voximplant = voximplant_client(
             settings, session=session, credentials=credentials, observer=observer
         )
         handlers = build_handlers(
-            portals=PortalsGateway(clients=bitrix24),
+            portals=bitrix24,
             registrations=RegistrationsGateway(client=voximplant),
             settings=settings,
             clock=clock,

@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
 import pytest
 
-from worker.adapters.bitrix24 import Bitrix24Client, Bitrix24Clients, ClientTuning
+from worker.adapters.bitrix24 import Bitrix24Client, Bitrix24Portals, Bitrix24Settings, TokenStore
+from worker.adapters.upstream import RequestObserver
 from worker.sandbox.portal import PortalOptions, SandboxPortal
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER, RegistrationStore
 from worker.settings import Settings
@@ -24,7 +26,7 @@ DOMAIN = "canary.bitrix24.test"
 CANARY_CODE = "CANARYwebhook7c1e"
 CANARY_PASSWORD = "CANARY-pw-51d2"
 GOOD = {"server": DEFAULT_SERVER, "login": "100", "password": DEFAULT_PASSWORD}
-FAST = ClientTuning(query_limit_retries=2, query_limit_backoff=0.05)
+FAST = Bitrix24Settings(query_limit_retries=2, query_limit_backoff=0.05)
 
 
 @pytest.fixture
@@ -76,14 +78,35 @@ def make_settings(portal: SandboxPortal, tmp_path: Path) -> SettingsFactory:
     return build
 
 
-@pytest.fixture
-def clients(session: aiohttp.ClientSession, make_settings: SettingsFactory) -> Bitrix24Clients:
-    return Bitrix24Clients(session=session, settings=make_settings(), tuning=FAST)
+def portals_for(
+    session: aiohttp.ClientSession,
+    settings: Settings,
+    *,
+    observer: RequestObserver | None = None,
+    **tuning: Any,
+) -> Bitrix24Portals:
+    """The registry the settings describe, with the fast tuning (``tuning`` overrides it)."""
+    return Bitrix24Portals(
+        session=session,
+        token_store=TokenStore(settings.bitrix24_token_store),
+        settings=replace(FAST, total_timeout=settings.bitrix24_total_timeout, **tuning),
+        observer=observer,
+        portals=settings.portals,
+    )
+
+
+def client_for(session: aiohttp.ClientSession, settings: Settings, **tuning: Any) -> Bitrix24Client:
+    return portals_for(session, settings, **tuning).get(DOMAIN).client
 
 
 @pytest.fixture
-def client(clients: Bitrix24Clients) -> Bitrix24Client:
-    return clients.for_portal(DOMAIN)
+def portals(session: aiohttp.ClientSession, make_settings: SettingsFactory) -> Bitrix24Portals:
+    return portals_for(session, make_settings())
+
+
+@pytest.fixture
+def client(portals: Bitrix24Portals) -> Bitrix24Client:
+    return portals.get(DOMAIN).client
 
 
 async def eventually(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 
-from tests.bitrix24.conftest import GOOD
+from tests.bitrix24.conftest import GOOD, SettingsFactory, client_for
 from worker.adapters.bitrix24 import BatchCall, Bitrix24Client, SipStatus
 from worker.adapters.bitrix24.batch import encode_query
 from worker.errors import PermanentError, SiplineError, TransientError
@@ -80,8 +81,8 @@ def test_query_encoding_nests_like_php() -> None:
 
 @pytest.mark.parametrize("size", [1, 7])
 async def test_chunk_size_is_tunable(
-    client: Bitrix24Client, portal: SandboxPortal, size: int
+    session: aiohttp.ClientSession, make_settings: SettingsFactory, portal: SandboxPortal, size: int
 ) -> None:
-    client._tuning = type(client._tuning)(batch_size=size)
+    client = client_for(session, make_settings(), batch_size=size)
     await client.batch([BatchCall("scope")] * 14)
     assert portal.counters.by_method["batch"] == -(-14 // size)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.bitrix24.conftest import DOMAIN, FAST, SettingsFactory
-from worker.adapters.bitrix24 import Bitrix24Client, Bitrix24Clients, error_class
+from tests.bitrix24.conftest import DOMAIN, FAST, SettingsFactory, client_for
+from worker.adapters.bitrix24 import Bitrix24Client, Bitrix24Portals, error_class
 from worker.errors import (
     AuthorizationError,
     BadInput,
@@ -45,14 +45,14 @@ def test_overload_limit_is_not_transient() -> None:
     assert not issubclass(error_class("OVERLOAD_LIMIT", 503), UpstreamUnavailable)
 
 
-def test_unknown_portal_is_bad_input(clients: Bitrix24Clients) -> None:
+def test_unknown_portal_is_bad_input(portals: Bitrix24Portals) -> None:
     with pytest.raises(BadInput) as caught:
-        clients.for_portal("nowhere.bitrix24.test")
+        portals.get("nowhere.bitrix24.test")
     assert caught.value.reason == "unknown_portal"
 
 
-def test_portal_names_are_case_insensitive(clients: Bitrix24Clients) -> None:
-    assert clients.for_portal(DOMAIN.upper()) is clients.for_portal(DOMAIN)
+def test_portal_names_are_case_insensitive(portals: Bitrix24Portals) -> None:
+    assert portals.get(DOMAIN.upper()) is portals.get(DOMAIN)
 
 
 async def test_wrong_webhook_code(
@@ -60,7 +60,7 @@ async def test_wrong_webhook_code(
 ) -> None:
     wrong = portal.webhook_url.replace(portal.options.webhook_code, "nottherightcode")
     settings = make_settings(portal={"webhook_url": wrong})
-    client = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+    client = client_for(session, settings)
     with pytest.raises(AuthorizationError) as caught:
         await client.connector_status()
     assert caught.value.code == "INVALID_CREDENTIALS"
@@ -103,7 +103,7 @@ async def test_total_timeout(
     session: aiohttp.ClientSession, make_settings: SettingsFactory, portal: SandboxPortal
 ) -> None:
     settings = make_settings(total_timeout=0.1)
-    client = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+    client = client_for(session, settings)
     portal.set_faults(latency=0.5)
     with pytest.raises(UpstreamUnavailable) as caught:
         await client.connector_status()
@@ -115,9 +115,7 @@ async def test_connect_failure(
 ) -> None:
     dead = portal.webhook_url
     await portal.stop()
-    client = Bitrix24Clients(
-        session=session, settings=make_settings(portal={"webhook_url": dead})
-    ).for_portal(DOMAIN)
+    client = client_for(session, make_settings(portal={"webhook_url": dead}))
     with pytest.raises(UpstreamUnavailable) as caught:
         await client.connector_status()
     assert caught.value.code == "CONNECTION_ERROR"

@@ -8,8 +8,8 @@ import time
 import aiohttp
 import pytest
 
-from tests.bitrix24.conftest import DOMAIN, SettingsFactory
-from worker.adapters.bitrix24 import Bitrix24Clients, ClientTuning, PortalLimiter
+from tests.bitrix24.conftest import DOMAIN, SettingsFactory, portals_for
+from worker.adapters.bitrix24 import PortalLimiter
 from worker.sandbox.portal import PortalOptions, SandboxPortal
 from worker.settings import PortalSettings
 
@@ -27,11 +27,9 @@ async def test_concurrent_commands_share_the_bucket(
     portal.bucket.configure(10, 20.0)
     settings = make_settings(portal={"bucket_capacity": 10, "drain_per_second": 20.0})
     # the portal shares this event loop (and a busy CI box): allow it 200 ms of lag
-    clients = Bitrix24Clients(
-        session=session, settings=settings, tuning=ClientTuning(bucket_headroom=4)
-    )
-    # two "commands" asking for the client separately still share one bucket
-    a, b = clients.for_portal(DOMAIN), clients.for_portal(DOMAIN)
+    portals = portals_for(session, settings, bucket_headroom=4)
+    # two "commands" asking for the portal separately still share one bucket
+    a, b = portals.get(DOMAIN).client, portals.get(DOMAIN).client
     started = time.monotonic()
     await asyncio.gather(*(c.connector_status() for c in [a, b] * 15))
     elapsed = time.monotonic() - started

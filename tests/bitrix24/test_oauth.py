@@ -10,14 +10,15 @@ import aiohttp
 import pytest
 
 from tests.bitrix24.conftest import DOMAIN, SettingsFactory
-from worker.adapters.bitrix24 import Bitrix24Client, Bitrix24Clients
+from worker.adapters.bitrix24 import Bitrix24Client
+from worker.bootstrap import bitrix24_portals
 from worker.errors import AuthorizationError
 from worker.sandbox.portal import SandboxPortal
 
 
 @pytest.fixture
 def oauth_client(session: aiohttp.ClientSession, make_settings: SettingsFactory) -> Bitrix24Client:
-    return Bitrix24Clients(session=session, settings=make_settings("oauth")).for_portal(DOMAIN)
+    return bitrix24_portals(make_settings("oauth"), session=session).get(DOMAIN).client
 
 
 async def test_calls_with_an_access_token(oauth_client: Bitrix24Client) -> None:
@@ -52,11 +53,11 @@ async def test_restart_uses_the_stored_refresh_token(
     session: aiohttp.ClientSession, make_settings: SettingsFactory, portal: SandboxPortal
 ) -> None:
     settings = make_settings("oauth")
-    first = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+    first = bitrix24_portals(settings, session=session).get(DOMAIN).client
     portal.expire_access_tokens()
     await first.connector_status()  # refreshes: the configured refresh token is now spent
     portal.expire_access_tokens()
-    second = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+    second = bitrix24_portals(settings, session=session).get(DOMAIN).client
     assert (await second.connector_status()).paid  # refreshed from the stored token
     assert portal.counters.token_refreshes == 2
 
@@ -68,12 +69,12 @@ async def test_invalid_grant_says_authorise_again(
     assert settings.portals[DOMAIN].oauth is not None
     portal.expire_access_tokens()
     # spend the refresh token behind the client's back
-    await Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN).sip_get()
+    await bitrix24_portals(settings, session=session).get(DOMAIN).client.sip_get()
     stale = settings.model_copy(
         update={"bitrix24_token_store": settings.bitrix24_token_store.with_name("other.json")}
     )
     portal.expire_access_tokens()
-    client = Bitrix24Clients(session=session, settings=stale).for_portal(DOMAIN)
+    client = bitrix24_portals(stale, session=session).get(DOMAIN).client
     with pytest.raises(AuthorizationError) as caught:
         await client.connector_status()
     assert caught.value.code == "invalid_grant"
@@ -85,9 +86,7 @@ async def test_wrong_client_secret(
 ) -> None:
     entry = portal.portal_settings(auth="oauth")
     entry["oauth"]["client_secret"] = "not-the-secret"
-    client = Bitrix24Clients(session=session, settings=make_settings(entry=entry)).for_portal(
-        DOMAIN
-    )
+    client = bitrix24_portals(make_settings(entry=entry), session=session).get(DOMAIN).client
     portal.expire_access_tokens()
     with pytest.raises(AuthorizationError) as caught:
         await client.connector_status()
@@ -99,9 +98,7 @@ async def test_invalid_token_is_permanent(
 ) -> None:
     entry = portal.portal_settings(auth="oauth")
     entry["oauth"]["access_token"] = "forged"
-    client = Bitrix24Clients(session=session, settings=make_settings(entry=entry)).for_portal(
-        DOMAIN
-    )
+    client = bitrix24_portals(make_settings(entry=entry), session=session).get(DOMAIN).client
     with pytest.raises(AuthorizationError) as caught:
         await client.connector_status()
     assert caught.value.code == "invalid_token"

@@ -9,8 +9,9 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from tests.bitrix24.conftest import DOMAIN, SettingsFactory
-from worker.adapters.bitrix24 import Bitrix24Clients, ClientTuning, TokenPair, TokenStore
+from tests.bitrix24.conftest import DOMAIN, SettingsFactory, portals_for
+from worker.adapters.bitrix24 import TokenPair, TokenStore
+from worker.adapters.upstream import Upstream
 from worker.errors import PermanentError
 from worker.sandbox.portal import SandboxPortal
 
@@ -23,13 +24,23 @@ class Recorder:
     waits: list[float] = field(default_factory=list)
 
     def on_request(
-        self, *, portal: str, method: str, status: int | None, code: str, duration: float
+        self,
+        *,
+        upstream: Upstream,
+        portal: str | None,
+        method: str,
+        status: int | None,
+        code: str,
+        duration: float,
     ) -> None:
-        assert portal == DOMAIN
+        assert (upstream, portal) == ("bitrix24", DOMAIN)
         assert duration >= 0
         self.requests.append((method, status, code))
 
-    def on_limiter_wait(self, *, portal: str, method: str, seconds: float) -> None:
+    def on_limiter_wait(
+        self, *, upstream: Upstream, portal: str, method: str, seconds: float
+    ) -> None:
+        assert (upstream, portal) == ("bitrix24", DOMAIN)
         self.waits.append(seconds)
 
 
@@ -38,13 +49,7 @@ async def test_observer_sees_requests_and_waits(
 ) -> None:
     recorder = Recorder()
     settings = make_settings(portal={"bucket_capacity": 3, "drain_per_second": 50.0})
-    clients = Bitrix24Clients(
-        session=session,
-        settings=settings,
-        observer=recorder,
-        tuning=ClientTuning(bucket_headroom=0),
-    )
-    client = clients.for_portal(DOMAIN)
+    client = portals_for(session, settings, observer=recorder, bucket_headroom=0).get(DOMAIN).client
     for _ in range(5):
         await client.connector_status()
     with pytest.raises(PermanentError):
@@ -52,8 +57,7 @@ async def test_observer_sees_requests_and_waits(
     assert recorder.requests[0] == ("voximplant.sip.connector.status", 200, "OK")
     assert recorder.requests[-1] == ("voximplant.sip.delete", 400, "ERROR_NOT_FOUND")
     assert len(recorder.waits) >= 2
-    assert clients.requests_made(DOMAIN) == 6
-    assert clients.requests_made("elsewhere.test") == 0
+    assert client.requests_made == 6
 
 
 async def test_token_store_round_trip_and_bad_file(tmp_path: Path) -> None:

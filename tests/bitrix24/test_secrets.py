@@ -15,10 +15,10 @@ from tests.bitrix24.conftest import (
     CANARY_CODE,
     CANARY_PASSWORD,
     DOMAIN,
-    FAST,
     SettingsFactory,
+    client_for,
 )
-from worker.adapters.bitrix24 import BatchCall, Bitrix24Client, Bitrix24Clients, mask_url
+from worker.adapters.bitrix24 import BatchCall, Bitrix24Client, mask_url
 from worker.errors import SiplineError
 from worker.sandbox.portal import SandboxPortal
 
@@ -87,7 +87,7 @@ async def test_oauth_canaries(
         oauth.access_token.get_secret_value(),
         oauth.refresh_token.get_secret_value(),
     ]
-    client = Bitrix24Clients(session=session, settings=settings, tuning=FAST).for_portal(DOMAIN)
+    client = client_for(session, settings)
     portal.expire_access_tokens()
     texts = await _collect(client, portal)
     texts.append(repr(settings))
@@ -121,7 +121,7 @@ async def test_echoed_secrets_are_scrubbed(
     session: aiohttp.ClientSession, make_settings: SettingsFactory, echo_portal: str
 ) -> None:
     settings = make_settings(portal={"webhook_url": echo_portal})
-    client = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+    client = client_for(session, settings)
     with pytest.raises(SiplineError) as caught:
         await client.sip_add(title="t", server="s", login="l", password=CANARY_PASSWORD)
     assert "bad:" in str(caught.value)

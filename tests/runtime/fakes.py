@@ -82,7 +82,7 @@ class SettlingLines:
     pending_checks: int = 1
     status_calls: int = 0
 
-    def for_portal(self, portal: str) -> SettlingLines:
+    def get(self, portal: str) -> SettlingLines:
         return self
 
     async def find_line(self, config_id: int) -> Line:

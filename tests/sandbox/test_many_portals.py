@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from worker.adapters.bitrix24 import Bitrix24Clients, ClientTuning
+from worker.adapters.bitrix24 import Bitrix24Portals, Bitrix24Settings, TokenStore
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
 from worker.sandbox.stack import Sandbox, many_portals, portal_domains
 from worker.settings import Settings
@@ -101,11 +101,14 @@ async def test_the_worker_client_works_unchanged(
     async with many_portals(4, directory=tmp_path, auth=auth) as sandbox:  # type: ignore[arg-type]
         settings = Settings(_env_file=None, **sandbox.settings())
         assert set(settings.portals) == set(portal_domains(4))
-        clients = Bitrix24Clients(
-            session=session, settings=settings, tuning=ClientTuning(query_limit_retries=0)
+        portals = Bitrix24Portals(
+            session=session,
+            token_store=TokenStore(settings.bitrix24_token_store),
+            settings=Bitrix24Settings(query_limit_retries=0),
+            portals=settings.portals,
         )
         for domain in portal_domains(4)[1:3]:
-            client = clients.for_portal(domain)
+            client = portals.get(domain).client
             made = await client.sip_add(
                 title=f"line of {domain}",
                 server=DEFAULT_SERVER,
@@ -115,7 +118,7 @@ async def test_the_worker_client_works_unchanged(
             assert [line.config_id for line in await client.sip_get()] == [made.config_id]
         if auth == "oauth":
             sandbox.portals[2].expire_access_tokens()
-            assert len(await clients.for_portal(sandbox.portals[2].domain).sip_get()) == 1
+            assert len(await portals.get(sandbox.portals[2].domain).client.sip_get()) == 1
             counters = sandbox.portal_counters()["portals"][sandbox.portals[2].domain]
             assert counters["oauth"]["expired_token"] == 1
             assert counters["oauth"]["refreshes"] == 1

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from worker.adapters.upstream import Upstream
 from worker.adapters.voximplant import (
     ServiceAccountCredentials,
     TokenCache,
@@ -40,9 +41,24 @@ class RecordingObserver:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int | None, str]] = []
 
-    def on_request(self, *, method: str, status: int | None, code: str, duration: float) -> None:
+    def on_request(
+        self,
+        *,
+        upstream: Upstream,
+        portal: str | None,
+        method: str,
+        status: int | None,
+        code: str,
+        duration: float,
+    ) -> None:
+        assert (upstream, portal) == ("voximplant", None)
         assert duration >= 0
         self.calls.append((method, status, code))
+
+    def on_limiter_wait(
+        self, *, upstream: Upstream, portal: str, method: str, seconds: float
+    ) -> None:
+        raise AssertionError("the Voximplant client has no limiter")
 
 
 @pytest.fixture(scope="session")

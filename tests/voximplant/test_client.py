@@ -14,6 +14,7 @@ from worker.adapters.voximplant import (
     TokenCache,
     VoximplantClient,
 )
+from worker.domain.errors import RegistrationNotFound
 from worker.errors import (
     AuthorizationError,
     PermanentError,
@@ -170,7 +171,7 @@ def test_bad_filters_fail_before_a_request(bad: dict[str, object]) -> None:
         (101, PermanentError),
         (103, PermanentError),
         (104, AuthorizationError),
-        (275, PermanentError),
+        (275, RegistrationNotFound),
         (340, RateLimited),
         (433, AuthorizationError),
         (447, AuthorizationError),

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from worker.adapters.voximplant import load_credentials, load_credentials_from_settings
+from worker.adapters.voximplant import load_configured_credentials, load_credentials
 from worker.errors import ConfigurationError
 from worker.settings import Settings
 
@@ -134,10 +134,10 @@ def test_not_an_object(tmp_path: Path) -> None:
 def test_settings_without_credentials_is_a_start_up_error() -> None:
     settings = Settings(voximplant_credentials=None)
     with pytest.raises(ConfigurationError, match="VOXIMPLANT_CREDENTIALS"):
-        load_credentials_from_settings(settings)
+        load_configured_credentials(settings.voximplant_credentials)
 
 
 def test_settings_point_at_the_file(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
     path = _write(tmp_path, _document(rsa_key))
     settings = Settings(voximplant_credentials=path)
-    assert load_credentials_from_settings(settings).account_id == 4321
+    assert load_configured_credentials(settings.voximplant_credentials).account_id == 4321

@@ -8,7 +8,7 @@ reaches the cross-check instead of crashing the adapter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 LineType = Literal["cloud", "office"]
@@ -76,3 +76,36 @@ class VoximplantRegistration:
     sip_username: str | None = None
     last_updated: int | float | None = None
     in_progress: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorState:
+    """The SIP connector's licence: unpaid with no free minutes means lines cannot work."""
+
+    paid: bool
+    free_minutes: int | None
+
+    @property
+    def usable(self) -> bool:
+        return self.paid or (self.free_minutes or 0) > 0
+
+
+@dataclass(frozen=True, slots=True)
+class PortalSurvey:
+    """Every line of a portal with its Bitrix24 status, read together for a sweep.
+
+    ``statuses`` has an entry for each line that registers at Voximplant: None when the
+    portal has no such registration. ``requests`` is what reading it all cost.
+    """
+
+    lines: list[Line] = field(default_factory=list)
+    statuses: dict[int, Bitrix24Status | None] = field(default_factory=dict)
+    requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSurvey:
+    """Every registration of the Voximplant account, and the requests reading them took."""
+
+    registrations: dict[int, VoximplantRegistration] = field(default_factory=dict)
+    requests: int = 0

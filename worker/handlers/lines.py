@@ -17,9 +17,9 @@ from contracts import (
     LineUpdatedData,
 )
 from worker.domain.drift import normalise_host, normalise_login
+from worker.domain.errors import ConnectorUnpaid, LineNotFound, TitleTaken
 from worker.domain.model import Line
 from worker.domain.settle import SettleState
-from worker.errors import NeedsOperator, PermanentError
 from worker.handlers.checking import LineChecker, PassResult, subject
 from worker.handlers.ports import PortalLines, Portals, Registrations
 from worker.runtime.handler import CommandContext, EventDraft, Outcome
@@ -36,9 +36,7 @@ def _outcome(events: list[EventDraft], result: PassResult) -> Outcome:
 async def _require_line(portal: PortalLines, config_id: int, portal_name: str) -> Line:
     line = await portal.find_line(config_id)
     if line is None:
-        raise PermanentError(
-            f"line {config_id} does not exist on {portal_name}", code="ERROR_NOT_FOUND"
-        )
+        raise LineNotFound(f"line {config_id} does not exist on {portal_name}")
     return line
 
 
@@ -57,13 +55,12 @@ class CreateLine:
         self._checker = checker
 
     async def __call__(self, command: LineCreate, context: CommandContext) -> Outcome:
-        portal = self._portals.for_portal(command.portal)
+        portal = self._portals.get(command.portal)
         data = command.data
         connector = await portal.connector()
         if not connector.usable:
-            raise NeedsOperator(
-                f"the SIP connector of {command.portal} is unpaid and has no free minutes",
-                code="CONNECTOR_UNPAID",
+            raise ConnectorUnpaid(
+                f"the SIP connector of {command.portal} is unpaid and has no free minutes"
             )
         line, already = await self._create_or_find(portal, command)
         created = LineCreatedData(
@@ -91,20 +88,17 @@ class CreateLine:
                     password=data.password,
                     line_type=data.line_type,
                 )
-            except PermanentError as exc:
+            except TitleTaken:
                 # Made by a concurrent or earlier delivery between the lookup and the add.
-                if exc.code != "TITLE_EXISTS":
-                    raise
                 existing = await portal.find_by_title(data.title)
                 if existing is None:
                     raise
             else:
                 return line, False
         if not _same_account(existing, data.server, data.login):
-            raise PermanentError(
+            raise TitleTaken(
                 f"title {data.title!r} is taken by line {existing.config_id} "
-                "with another server or login",
-                code="TITLE_EXISTS",
+                "with another server or login"
             )
         return existing, True
 
@@ -117,7 +111,7 @@ class UpdateLine:
         self._checker = checker
 
     async def __call__(self, command: LineUpdate, context: CommandContext) -> Outcome:
-        portal = self._portals.for_portal(command.portal)
+        portal = self._portals.get(command.portal)
         data = command.data
         await portal.update_line(
             data.config_id,
@@ -149,7 +143,7 @@ class DeleteLine:
         self._registrations = registrations
 
     async def __call__(self, command: LineDelete, context: CommandContext) -> Outcome:
-        portal = self._portals.for_portal(command.portal)
+        portal = self._portals.get(command.portal)
         config_id = command.data.config_id
         line = await portal.find_line(config_id)
         deleted = False
@@ -173,7 +167,7 @@ class ReconcileLine:
         self._checker = checker
 
     async def __call__(self, command: LineReconcile, context: CommandContext) -> Outcome:
-        portal = self._portals.for_portal(command.portal)
+        portal = self._portals.get(command.portal)
         line = await _require_line(portal, command.data.config_id, command.portal)
         settle = SettleState.resume(context.settle, now=self._checker.now())
         return _outcome([], await self._checker.run_pass(command, portal, line, settle))

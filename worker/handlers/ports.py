@@ -2,30 +2,26 @@
 
 The Bitrix24 and Voximplant adapters each provide a gateway that satisfies one of these
 protocols; the handlers never see a client, a response body or a password they did not get
-from the command itself. Tests drive the handlers with fakes of these ports.
+from the command itself. Tests drive the handlers with fakes of these ports (tests/handlers).
+
+Refusals come as the domain's error classes (``worker.domain.errors``): ``TitleTaken``,
+``LineNotFound``, ``RegistrationNotFound``; handlers catch them by class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from pydantic import SecretStr
 
-from worker.domain.model import Bitrix24Status, Line, VoximplantRegistration
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectorState:
-    """The SIP connector's licence: unpaid with no free minutes means lines cannot work."""
-
-    paid: bool
-    free_minutes: int | None
-
-    @property
-    def usable(self) -> bool:
-        return self.paid or (self.free_minutes or 0) > 0
+from worker.domain.model import (
+    AccountSurvey,
+    Bitrix24Status,
+    ConnectorState,
+    Line,
+    PortalSurvey,
+    VoximplantRegistration,
+)
 
 
 class PortalLines(Protocol):
@@ -41,7 +37,9 @@ class PortalLines(Protocol):
         login: str,
         password: SecretStr,
         line_type: Literal["cloud", "office"],
-    ) -> Line: ...
+    ) -> Line:
+        """Create a line; ``TitleTaken`` when another line has the title."""
+        ...
 
     async def update_line(
         self,
@@ -51,7 +49,9 @@ class PortalLines(Protocol):
         server: str | None,
         login: str | None,
         password: SecretStr | None,
-    ) -> None: ...
+    ) -> None:
+        """Change a line; ``LineNotFound`` when there is none with ``config_id``."""
+        ...
 
     async def delete_line(self, config_id: int) -> bool:
         """Delete; False when the line did not exist."""
@@ -61,21 +61,19 @@ class PortalLines(Protocol):
 
     async def find_by_title(self, title: str) -> Line | None: ...
 
-    async def list_lines(self) -> list[Line]: ...
-
     async def status(self, reg_id: int) -> Bitrix24Status | None:
         """The registration's status; None when Bitrix24 has no such registration."""
         ...
 
-    async def statuses(self, reg_ids: Sequence[int]) -> dict[int, Bitrix24Status | None]:
-        """Many statuses in as few requests as the portal allows."""
+    async def survey(self) -> PortalSurvey:
+        """Every line and its status, in as few requests as the portal allows."""
         ...
 
 
 class Portals(Protocol):
     """Gives the lines of a portal; an unknown portal raises ``BadInput``."""
 
-    def for_portal(self, portal: str) -> PortalLines: ...
+    def get(self, portal: str) -> PortalLines: ...
 
 
 class Registrations(Protocol):
@@ -83,4 +81,4 @@ class Registrations(Protocol):
 
     async def registration(self, reg_id: int) -> VoximplantRegistration | None: ...
 
-    async def all_registrations(self) -> dict[int, VoximplantRegistration]: ...
+    async def all_registrations(self) -> AccountSurvey: ...

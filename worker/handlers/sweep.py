@@ -1,8 +1,9 @@
 """``portal.sweep``: reconcile every line of a portal in a bounded number of requests.
 
-The lines come from ``voximplant.sip.get`` pages (50 a page), their Bitrix24 statuses
-through ``batch`` (50 a request), and the Voximplant side from ``GetSipRegistrations`` read
-page by page — never one call per line. A 1,000-line portal costs about 20 + 20 + 1 requests.
+The portal's gateway reads every line and its Bitrix24 status together (``survey``), the
+Voximplant gateway every registration of the account; never one call per line. Each says
+how many requests it sent, and that is what ``portal.swept`` reports in ``upstream_calls``.
+docs/architecture.md ("The sweep's request budget") has the figures.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from collections import Counter
 
 from contracts import PortalSweep, PortalSweptData, Verdict
 from worker.domain.crosscheck import cross_check
+from worker.domain.model import AccountSurvey
 from worker.domain.settle import SettleState
 from worker.handlers.checking import LineChecker, Observation
 from worker.handlers.ports import Portals, Registrations
-from worker.observability.meter import metering
 from worker.runtime.handler import CommandContext, EventDraft, FollowUp, Outcome
 
 
 class SweepPortal:
+    """Cross-check every line of a portal; lines still registering get their own re-check."""
+
     def __init__(
         self,
         *,
@@ -33,12 +36,15 @@ class SweepPortal:
         self._only_divergent = report_only_divergent
 
     async def __call__(self, command: PortalSweep, context: CommandContext) -> Outcome:
-        portal = self._portals.for_portal(command.portal)
-        with metering() as calls:
-            lines = await portal.list_lines()
-            reg_ids = [ln.reg_id for ln in lines if ln.registers_at_voximplant and ln.reg_id]
-            statuses = await portal.statuses(reg_ids)
-            registrations = await self._registrations.all_registrations() if reg_ids else {}
+        portal = self._portals.get(command.portal)
+        survey = await portal.survey()
+        lines, statuses = survey.lines, survey.statuses
+        account = (
+            await self._registrations.all_registrations()
+            if any(line.registers_at_voximplant for line in lines)
+            else AccountSurvey()
+        )
+        registrations = account.registrations
         started = SettleState.start(self._checker.now())
         verdicts: Counter[Verdict] = Counter()
         events: list[EventDraft] = []
@@ -65,7 +71,7 @@ class SweepPortal:
             lines_checked=len(lines),
             lines_pending=len(follow_ups),
             verdicts=dict(verdicts),
-            upstream_calls={"bitrix24": calls["bitrix24"], "voximplant": calls["voximplant"]},
+            upstream_calls={"bitrix24": survey.requests, "voximplant": account.requests},
         )
         events.append(EventDraft(summary, subject=command.portal))
         return Outcome(events=events, follow_ups=follow_ups)

@@ -1,11 +1,11 @@
-"""One observer for both upstream clients: counts calls per command (the sweep's figures)
-and, when given metrics, records them there too."""
+"""The upstream clients' observer (``worker.adapters.upstream.RequestObserver``) that
+records their requests and limiter waits as metrics."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from worker.observability.meter import count_call
+from worker.adapters.upstream import Upstream
 
 
 class UpstreamMetrics(Protocol):
@@ -22,7 +22,7 @@ WAIT_FLOOR_SECONDS = 0.001
 
 
 class UpstreamObserver:
-    """Satisfies both the Bitrix24 and the Voximplant client's observer protocols."""
+    """Serves both the Bitrix24 and the Voximplant client; records nothing without metrics."""
 
     def __init__(self, *, metrics: UpstreamMetrics | None = None) -> None:
         self._metrics = metrics
@@ -30,17 +30,18 @@ class UpstreamObserver:
     def on_request(
         self,
         *,
+        upstream: Upstream,
+        portal: str | None,
         method: str,
         status: int | None,
         code: str,
         duration: float,
-        portal: str | None = None,
     ) -> None:
-        upstream = "bitrix24" if portal is not None else "voximplant"
-        count_call(upstream)
         if self._metrics is not None:
             self._metrics.upstream_call(upstream, method, status, code, duration)
 
-    def on_limiter_wait(self, *, portal: str, method: str, seconds: float) -> None:
+    def on_limiter_wait(
+        self, *, upstream: Upstream, portal: str, method: str, seconds: float
+    ) -> None:
         if self._metrics is not None and seconds >= WAIT_FLOOR_SECONDS:
-            self._metrics.limiter_wait("bitrix24", portal, seconds)
+            self._metrics.limiter_wait(upstream, portal, seconds)

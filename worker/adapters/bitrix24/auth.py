@@ -29,9 +29,9 @@ import aiohttp
 from pydantic import SecretStr
 
 from worker.adapters.bitrix24.errors import upstream_error
-from worker.adapters.bitrix24.observer import Bitrix24Observer
 from worker.adapters.bitrix24.redact import Redactor, mask_url
 from worker.adapters.bitrix24.tokens import TokenPair, TokenStorage
+from worker.adapters.upstream import RequestObserver
 from worker.errors import AuthorizationError, UpstreamUnavailable
 from worker.settings import OAuthApp
 
@@ -94,7 +94,7 @@ class OAuthAuth:
         store: TokenStorage,
         timeout: aiohttp.ClientTimeout,
         redactor: Redactor,
-        observer: Bitrix24Observer,
+        observer: RequestObserver,
     ) -> None:
         self._portal, self._app, self._session = portal, app, session
         self._store, self._timeout, self._observer = store, timeout, observer
@@ -233,6 +233,7 @@ class OAuthAuth:
             ) from None
         finally:
             self._observer.on_request(
+                upstream="bitrix24",
                 portal=self._portal,
                 method="oauth/token",
                 status=status,

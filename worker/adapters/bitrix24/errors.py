@@ -1,4 +1,5 @@
-"""Bitrix24 error codes mapped onto the worker's error tree (``worker.errors``).
+"""Bitrix24 error codes mapped onto the worker's error tree (``worker.errors``) and the
+domain's refusals (``worker.domain.errors``: a taken title, a missing line or registration).
 
 The mapping is by code, not HTTP status, as the REST docs advise; the status decides only
 for codes the table does not know.  See ``api-facts.md`` for where each row comes from.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from worker.domain.errors import LineNotFound, RegistrationNotFound, TitleTaken
 from worker.errors import (
     AuthorizationError,
     PermanentError,
@@ -51,10 +53,10 @@ ERROR_CLASSES: Mapping[str, type[SiplineError]] = {
     "ERROR_UNEXPECTED_ANSWER": UpstreamUnavailable,
     # voximplant.sip.*: the portal refused this change
     "CHECK_FIELDS_ERROR": PermanentError,
-    "TITLE_EXISTS": PermanentError,
+    "TITLE_EXISTS": TitleTaken,
     "MAX_CLOUD_PBX": PermanentError,
-    "ERROR_NOT_FOUND": PermanentError,
-    "REG_ID_NOT_FOUND": PermanentError,
+    "ERROR_NOT_FOUND": LineNotFound,
+    "REG_ID_NOT_FOUND": RegistrationNotFound,
     # batch
     "ERROR_BATCH_LENGTH_EXCEEDED": PermanentError,
     "ERROR_BATCH_METHOD_NOT_ALLOWED": PermanentError,

@@ -1,20 +1,18 @@
-"""The Bitrix24 adapter seen through the handlers' ports (``worker.handlers.ports``)."""
+"""One portal's client seen through the handlers' port (``worker.handlers.ports.PortalLines``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import SecretStr
 
 from worker.adapters.bitrix24.client import Bitrix24Client
 from worker.adapters.bitrix24.models import SipLine, SipStatus
-from worker.adapters.bitrix24.registry import Bitrix24Clients
-from worker.domain.model import Bitrix24Status, Line
-from worker.errors import PermanentError, SiplineError
-from worker.handlers.ports import ConnectorState
-
-NOT_FOUND = frozenset({"ERROR_NOT_FOUND", "REG_ID_NOT_FOUND"})
+from worker.adapters.bitrix24.survey import survey
+from worker.adapters.upstream import Tally
+from worker.domain.errors import LineNotFound, RegistrationNotFound
+from worker.domain.model import Bitrix24Status, ConnectorState, Line, PortalSurvey
+from worker.errors import SiplineError
 
 
 def to_line(line: SipLine) -> Line:
@@ -37,14 +35,22 @@ def to_status(status: SipStatus) -> Bitrix24Status:
     )
 
 
+def _status_or_none(answer: SipStatus | SiplineError) -> Bitrix24Status | None:
+    if isinstance(answer, RegistrationNotFound):
+        return None
+    if isinstance(answer, SiplineError):
+        raise answer
+    return to_status(answer)
+
+
 class PortalGateway:
-    """One portal's lines, through its shared client."""
+    """One portal's lines, through its client (shared by every command for the portal)."""
 
     def __init__(self, *, client: Bitrix24Client) -> None:
-        self._client = client
+        self.client = client
 
     async def connector(self) -> ConnectorState:
-        state = await self._client.connector_status()
+        state = await self.client.connector_status()
         return ConnectorState(paid=state.paid, free_minutes=state.free_minutes)
 
     async def add_line(
@@ -56,7 +62,7 @@ class PortalGateway:
         password: SecretStr,
         line_type: Literal["cloud", "office"],
     ) -> Line:
-        created = await self._client.sip_add(
+        created = await self.client.sip_add(
             title=title, server=server, login=login, password=password, line_type=line_type
         )
         return to_line(created)
@@ -70,63 +76,35 @@ class PortalGateway:
         login: str | None,
         password: SecretStr | None,
     ) -> None:
-        await self._client.sip_update(
+        await self.client.sip_update(
             config_id, title=title, server=server, login=login, password=password
         )
 
     async def delete_line(self, config_id: int) -> bool:
         try:
-            await self._client.sip_delete(config_id)
-        except PermanentError as exc:
-            if exc.code == "ERROR_NOT_FOUND":
-                return False
-            raise
+            await self.client.sip_delete(config_id)
+        except LineNotFound:
+            return False
         return True
 
     async def find_line(self, config_id: int) -> Line | None:
-        found = await self._client.sip_get({"CONFIG_ID": config_id})
+        found = await self.client.sip_get({"CONFIG_ID": config_id})
         return next((to_line(x) for x in found if x.config_id == config_id), None)
 
     async def find_by_title(self, title: str) -> Line | None:
-        found = await self._client.sip_get({"TITLE": title})
+        found = await self.client.sip_get({"TITLE": title})
         return next((to_line(x) for x in found if x.title == title), None)
-
-    async def list_lines(self) -> list[Line]:
-        return [to_line(x) for x in await self._client.sip_get()]
 
     async def status(self, reg_id: int) -> Bitrix24Status | None:
         try:
-            return to_status(await self._client.sip_status(reg_id))
-        except PermanentError as exc:
-            if exc.code in NOT_FOUND:
-                return None
-            raise
+            return to_status(await self.client.sip_status(reg_id))
+        except RegistrationNotFound:
+            return None
 
-    async def statuses(self, reg_ids: Sequence[int]) -> dict[int, Bitrix24Status | None]:
-        if not reg_ids:
-            return {}
-        answers = await self._client.sip_status_many(list(reg_ids))
-        out: dict[int, Bitrix24Status | None] = {}
-        for reg_id, answer in answers.items():
-            if isinstance(answer, SiplineError):
-                if isinstance(answer, PermanentError) and answer.code in NOT_FOUND:
-                    out[reg_id] = None
-                    continue
-                raise answer
-            out[reg_id] = to_status(answer)
-        return out
-
-
-class PortalsGateway:
-    """Every configured portal; an unknown one is ``BadInput`` (from the registry)."""
-
-    def __init__(self, *, clients: Bitrix24Clients) -> None:
-        self._clients = clients
-        self._gateways: dict[str, PortalGateway] = {}
-
-    def for_portal(self, portal: str) -> PortalGateway:
-        gateway = self._gateways.get(portal)
-        if gateway is None:
-            gateway = PortalGateway(client=self._clients.for_portal(portal))
-            self._gateways[portal] = gateway
-        return gateway
+    async def survey(self) -> PortalSurvey:
+        tally = Tally()
+        read = await survey(self.client, tally=tally)
+        statuses = {reg_id: _status_or_none(answer) for reg_id, answer in read.statuses.items()}
+        return PortalSurvey(
+            lines=[to_line(x) for x in read.lines], statuses=statuses, requests=tally.requests
+        )

@@ -10,9 +10,12 @@ failed validation (``hide_input_in_errors``) so a parse error cannot echo a pass
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+
+from worker.adapters.bitrix24.batch import CallOutcome
+from worker.errors import SiplineError, UpstreamUnavailable
 
 
 def _blank_to_none(value: object) -> object:
@@ -96,3 +99,38 @@ class ConnectorStatus(BaseModel):
     paid_date_end: Annotated[datetime | None, BeforeValidator(_blank_to_none)] = Field(
         default=None, alias="PAID_DATE_END"
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: object, portal: str) -> M:
+    """A result that does not parse is the portal's fault (transient); never echo its input."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        # not chained: the validation error would describe the offending (secret) input
+        raise UpstreamUnavailable(
+            f"Bitrix24 on {portal}: unexpected answer shape for {model.__name__}",
+            code="ERROR_UNEXPECTED_ANSWER",
+        ) from None
+
+
+def status_of(outcome: CallOutcome, portal: str) -> SipStatus | SiplineError:
+    """A status call's parsed result, or its error."""
+    if outcome.error is not None:
+        return outcome.error
+    try:
+        return parse(SipStatus, outcome.result, portal)
+    except UpstreamUnavailable as exc:
+        return exc
+
+
+def parse_lines(page: object, portal: str) -> list[SipLine]:
+    """One page of ``voximplant.sip.get``."""
+    if not isinstance(page, list):
+        raise UpstreamUnavailable(
+            f"Bitrix24 on {portal}: unexpected answer shape for voximplant.sip.get",
+            code="ERROR_UNEXPECTED_ANSWER",
+        )
+    return [parse(SipLine, item, portal) for item in page]

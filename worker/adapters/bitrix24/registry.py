@@ -1,55 +1,88 @@
-"""One client per configured portal, shared by every command for that portal.
+"""The portals this process serves: one gateway (and client) per portal domain.
 
-Sharing matters: the portal's leaky bucket, its paused methods and its single-flight
-token refresh only work if concurrent commands go through the same client.
+Sharing matters: a portal's leaky bucket, its paused methods and its single-flight token
+refresh only work if concurrent commands go through the same client, so a portal's entry
+is built once and handed to every command for it.
+
+Portals can change while the process runs (a store-backed registry reloads them):
+:meth:`Bitrix24Portals.upsert` rebuilds only the changed portal's client and limiter, and
+:meth:`Bitrix24Portals.remove` forgets one. A command that already holds the old gateway
+finishes with it; the next command gets the new one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
 import aiohttp
 
 from worker.adapters.bitrix24.client import Bitrix24Client
-from worker.adapters.bitrix24.core import ClientTuning, portal_settings
-from worker.adapters.bitrix24.observer import Bitrix24Observer, NullObserver
+from worker.adapters.bitrix24.gateway import PortalGateway
+from worker.adapters.bitrix24.settings import Bitrix24Settings
 from worker.adapters.bitrix24.tokens import TokenStore
-from worker.settings import Settings
+from worker.adapters.upstream import NullObserver, RequestObserver
+from worker.errors import BadInput
+from worker.settings import PortalSettings
 
 
-class Bitrix24Clients:
-    """Gives the client for a portal domain; an unknown portal is ``BadInput``."""
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    config: PortalSettings
+    gateway: PortalGateway
+
+
+class Bitrix24Portals:
+    """Portal domain (case-insensitive) → gateway; an unknown portal is ``BadInput``."""
 
     def __init__(
         self,
         *,
         session: aiohttp.ClientSession,
-        settings: Settings,
-        observer: Bitrix24Observer | None = None,
-        tuning: ClientTuning | None = None,
+        token_store: TokenStore,
+        settings: Bitrix24Settings | None = None,
+        observer: RequestObserver | None = None,
+        portals: Mapping[str, PortalSettings] | None = None,
     ) -> None:
-        self._session, self._settings = session, settings
-        self._observer: Bitrix24Observer = observer or NullObserver()
-        self._tuning = tuning
-        self._store = TokenStore(settings.bitrix24_token_store)
-        self._clients: dict[str, Bitrix24Client] = {}
+        self._session, self._store = session, token_store
+        self._settings = settings or Bitrix24Settings()
+        self._observer: RequestObserver = observer or NullObserver()
+        self._entries: dict[str, _Entry] = {}
+        for domain, config in (portals or {}).items():
+            self.upsert(domain, config)
 
-    def for_portal(self, portal: str) -> Bitrix24Client:
-        """The shared client of ``portal`` (case-insensitive domain)."""
-        key = portal.lower()
-        client = self._clients.get(key)
-        if client is None:
-            portal_settings(self._settings, key)  # raises BadInput for an unknown portal
-            client = Bitrix24Client(
-                session=self._session,
-                settings=self._settings,
-                portal=key,
-                token_store=self._store,
-                observer=self._observer,
-                tuning=self._tuning,
-            )
-            self._clients[key] = client
-        return client
+    def get(self, portal: str) -> PortalGateway:
+        """The gateway of ``portal``."""
+        entry = self._entries.get(portal.lower())
+        if entry is None:
+            raise BadInput(f"unknown portal {portal!r}", reason="unknown_portal")
+        return entry.gateway
 
-    def requests_made(self, portal: str) -> int:
-        """HTTP requests sent so far to a portal (0 if none, or never used)."""
-        client = self._clients.get(portal.lower())
-        return 0 if client is None else client.requests_made
+    def upsert(self, portal: str, config: PortalSettings) -> bool:
+        """Serve ``portal`` with ``config``; False when it already did, with the same config.
+
+        A changed portal gets a new client (new credentials, a new bucket for a new plan);
+        the other portals keep theirs.
+        """
+        domain = portal.lower()
+        current = self._entries.get(domain)
+        if current is not None and current.config == config:
+            return False
+        client = Bitrix24Client(
+            session=self._session,
+            portal=domain,
+            config=config,
+            settings=self._settings,
+            token_store=self._store,
+            observer=self._observer,
+        )
+        self._entries[domain] = _Entry(config, PortalGateway(client=client))
+        return True
+
+    def remove(self, portal: str) -> bool:
+        """Stop serving ``portal``; False when it was not served."""
+        return self._entries.pop(portal.lower(), None) is not None
+
+    def domains(self) -> Iterable[str]:
+        """The portals served now (lower case)."""
+        return sorted(self._entries)

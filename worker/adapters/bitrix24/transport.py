@@ -17,8 +17,8 @@ import aiohttp
 
 from worker.adapters.bitrix24.auth import Auth
 from worker.adapters.bitrix24.errors import OPERATION_TIME_LIMIT, upstream_error
-from worker.adapters.bitrix24.observer import Bitrix24Observer
 from worker.adapters.bitrix24.redact import Redactor
+from worker.adapters.upstream import RequestObserver, Tally, count
 from worker.errors import SiplineError, UpstreamUnavailable
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class Transport:
         auth: Auth,
         timeout: aiohttp.ClientTimeout,
         redactor: Redactor,
-        observer: Bitrix24Observer,
+        observer: RequestObserver,
     ) -> None:
         self.portal = portal
         self._session, self._auth, self._timeout = session, auth, timeout
@@ -51,6 +51,7 @@ class Transport:
         *,
         token: str | None,
         secrets: Iterable[str] = (),
+        tally: Tally | None = None,
     ) -> Body:
         """Send one call; return the whole JSON body of a success, raise a mapped error."""
         payload = dict(params)
@@ -60,6 +61,7 @@ class Transport:
         status: int | None = None
         code = "OK"
         self.requests_made += 1
+        count(tally)
         try:
             async with self._session.post(
                 self._auth.url(method), json=payload, timeout=self._timeout
@@ -79,7 +81,12 @@ class Transport:
         finally:
             duration = time.monotonic() - started
             self._observer.on_request(
-                portal=self.portal, method=method, status=status, code=code, duration=duration
+                upstream="bitrix24",
+                portal=self.portal,
+                method=method,
+                status=status,
+                code=code,
+                duration=duration,
             )
             logger.debug(
                 "bitrix24 POST %s -> %s %s in %.3f s",

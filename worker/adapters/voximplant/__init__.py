@@ -3,17 +3,11 @@
 Knows neither RabbitMQ nor Bitrix24; the runtime wires it with the process's HTTP session.
 """
 
-from worker.adapters.voximplant.client import (
-    DEFAULT_API_URL,
-    MAX_PAGE_SIZE,
-    NullObserver,
-    RequestObserver,
-    VoximplantClient,
-)
+from worker.adapters.voximplant.client import DEFAULT_API_URL, MAX_PAGE_SIZE, VoximplantClient
 from worker.adapters.voximplant.credentials import (
     ServiceAccountCredentials,
+    load_configured_credentials,
     load_credentials,
-    load_credentials_from_settings,
     parse_credentials,
 )
 from worker.adapters.voximplant.errors import AUTH_RETRY_CODES
@@ -25,16 +19,14 @@ __all__ = [
     "DEFAULT_API_URL",
     "MAX_PAGE_SIZE",
     "MAX_TOKEN_LIFETIME",
-    "NullObserver",
-    "RequestObserver",
     "ServiceAccountCredentials",
     "SipRegistration",
     "SipRegistrationFilter",
     "TokenCache",
     "TokenSource",
     "VoximplantClient",
+    "load_configured_credentials",
     "load_credentials",
-    "load_credentials_from_settings",
     "parse_credentials",
     "sign_token",
 ]

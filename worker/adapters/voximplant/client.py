@@ -15,18 +15,19 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 
+from worker.adapters.upstream import NullObserver, RequestObserver, Tally, count
 from worker.adapters.voximplant.credentials import ServiceAccountCredentials
 from worker.adapters.voximplant.errors import AUTH_RETRY_CODES, api_error, http_error
 from worker.adapters.voximplant.models import SipRegistration, SipRegistrationFilter
 from worker.adapters.voximplant.token import Clock, TokenCache, TokenSource
-from worker.errors import PermanentError, SiplineError, UpstreamUnavailable
-from worker.settings import Settings
+from worker.domain.errors import RegistrationNotFound
+from worker.errors import SiplineError, UpstreamUnavailable
 
-__all__ = ["DEFAULT_API_URL", "NullObserver", "RequestObserver", "VoximplantClient"]
+__all__ = ["DEFAULT_API_URL", "VoximplantClient"]
 
 _log = logging.getLogger(__name__)
 
@@ -36,21 +37,6 @@ MAX_PAGE_SIZE = 1000
 """Voximplant documents no page maximum; staying at or below 1000 is the safe side."""
 
 GET_SIP_REGISTRATIONS = "GetSipRegistrations"
-
-
-class RequestObserver(Protocol):
-    """Told about every HTTP request, for metrics; must neither raise nor block."""
-
-    def on_request(self, *, method: str, status: int | None, code: str, duration: float) -> None:
-        """One request finished: ``status`` is None when no HTTP answer came; ``code`` is
-        ``"OK"`` or the error's code (``VOXIMPLANT_340``, ``VOXIMPLANT_HTTP_503`` …)."""
-
-
-class NullObserver:
-    """The default observer: records nothing."""
-
-    def on_request(self, *, method: str, status: int | None, code: str, duration: float) -> None:
-        return None
 
 
 class _TokenRefused(Exception):
@@ -88,28 +74,6 @@ class VoximplantClient:
         self._observer: RequestObserver = observer if observer is not None else NullObserver()
         self._requests = 0
 
-    @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        session: aiohttp.ClientSession,
-        credentials: ServiceAccountCredentials,
-        clock: Clock = time.time,
-        observer: RequestObserver | None = None,
-    ) -> VoximplantClient:
-        """The client the settings describe (URL, timeouts, token lifetime)."""
-        return cls(
-            session=session,
-            credentials=credentials,
-            api_url=str(settings.voximplant_api_url),
-            connect_timeout=settings.voximplant_connect_timeout,
-            total_timeout=settings.voximplant_total_timeout,
-            token_lifetime=settings.voximplant_token_lifetime,
-            clock=clock,
-            observer=observer,
-        )
-
     def __repr__(self) -> str:
         return f"VoximplantClient(api_url={self._base!r}, requests={self._requests})"
 
@@ -129,15 +93,20 @@ class VoximplantClient:
         filter: SipRegistrationFilter | None = None,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        tally: Tally | None = None,
     ) -> AsyncIterator[SipRegistration]:
-        """Every matching registration, page by page until a page comes back short."""
+        """Every matching registration, page by page until a page comes back short.
+
+        The API reports no total (``count`` is the page's length), so a last full page
+        costs one more, empty, request.
+        """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
         params = filter.to_params() if filter is not None else {}
         offset = 0
         while True:
             page = {**params, "count": str(page_size), "offset": str(offset)}
-            rows = _rows(await self.call(GET_SIP_REGISTRATIONS, page))
+            rows = _rows(await self.call(GET_SIP_REGISTRATIONS, page, tally=tally))
             for row in rows:
                 yield row
             if len(rows) < page_size:
@@ -149,19 +118,22 @@ class VoximplantClient:
         params = SipRegistrationFilter(sip_registration_id=reg_id).to_params()
         try:
             body = await self.call(GET_SIP_REGISTRATIONS, {**params, "count": "1"})
-        except PermanentError as exc:
-            if exc.code == "VOXIMPLANT_275":  # "Invalid registration id": it is not there
-                return None
-            raise
+        except RegistrationNotFound:  # code 275, "Invalid registration id"
+            return None
         rows = [row for row in _rows(body) if row.sip_registration_id == reg_id]
         return rows[0] if rows else None
 
     # --- any method -----------------------------------------------------------------------
-    async def call(self, method: str, params: Mapping[str, str]) -> dict[str, Any]:
-        """Call one Management API method; the decoded body on success."""
+    async def call(
+        self, method: str, params: Mapping[str, str], *, tally: Tally | None = None
+    ) -> dict[str, Any]:
+        """Call one Management API method; the decoded body on success.
+
+        Every request sent (a re-signed retry too) is counted on ``tally``.
+        """
         token = self._tokens.get()
         try:
-            return await self._request(method, params, token)
+            return await self._request(method, params, token, tally)
         except _TokenRefused as refused:
             _log.warning(
                 "Voximplant refused the token for %s (%s); signing a new one and retrying once",
@@ -171,12 +143,15 @@ class VoximplantClient:
             self._tokens.invalidate(token)
         token = self._tokens.get()
         try:
-            return await self._request(method, params, token)
+            return await self._request(method, params, token, tally)
         except _TokenRefused as refused:
             self._tokens.invalidate(token)
             raise refused.error from None
 
-    async def _request(self, method: str, params: Mapping[str, str], token: str) -> dict[str, Any]:
+    async def _request(
+        self, method: str, params: Mapping[str, str], token: str, tally: Tally | None
+    ) -> dict[str, Any]:
+        count(tally)
         started = time.perf_counter()
         status: int | None = None
         outcome = "OK"
@@ -194,7 +169,14 @@ class VoximplantClient:
             _log.debug(
                 "Voximplant %s: HTTP %s, %s, %.1f ms", method, status, outcome, duration * 1e3
             )
-            self._observer.on_request(method=method, status=status, code=outcome, duration=duration)
+            self._observer.on_request(
+                upstream="voximplant",
+                portal=None,
+                method=method,
+                status=status,
+                code=outcome,
+                duration=duration,
+            )
 
     async def _post(
         self, method: str, params: Mapping[str, str], token: str

@@ -19,12 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from worker.errors import ConfigurationError
-from worker.settings import Settings
 
 __all__ = [
     "ServiceAccountCredentials",
+    "load_configured_credentials",
     "load_credentials",
-    "load_credentials_from_settings",
     "parse_credentials",
 ]
 
@@ -69,14 +68,15 @@ def load_credentials(path: Path | str) -> ServiceAccountCredentials:
     return parse_credentials(data, source=str(path))
 
 
-def load_credentials_from_settings(settings: Settings) -> ServiceAccountCredentials:
-    """The credentials the settings point at (``VOXIMPLANT_CREDENTIALS``)."""
-    if settings.voximplant_credentials is None:
+def load_configured_credentials(path: Path | str | None) -> ServiceAccountCredentials:
+    """The credentials at the configured path (``VOXIMPLANT_CREDENTIALS``); none configured
+    is a configuration error."""
+    if path is None:
         raise ConfigurationError(
             "Voximplant credentials are not configured: set VOXIMPLANT_CREDENTIALS "
             "to the path of the service account's credentials.json"
         )
-    return load_credentials(settings.voximplant_credentials)
+    return load_credentials(path)
 
 
 def parse_credentials(data: Any, *, source: str) -> ServiceAccountCredentials:

@@ -8,7 +8,8 @@
     340, HTTP 429               RateLimited              retry later
     HTTP 5xx, non-JSON body,
     reset, timeout              UpstreamUnavailable      retry later
-    101, 103, 275, others       PermanentError           do not retry
+    275                         RegistrationNotFound     (a PermanentError) none such
+    101, 103, others            PermanentError           do not retry
 
 Messages carry the method, the code and Voximplant's short text with anything shaped like
 a JWT removed: a token must never reach an event or a log line through an error.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from worker.domain.errors import RegistrationNotFound
 from worker.errors import (
     AuthorizationError,
     PermanentError,
@@ -33,6 +35,8 @@ AUTH_RETRY_CODES = frozenset({100, 455, 456})
 
 _AUTHORIZATION = frozenset({*AUTH_RETRY_CODES, 104, 433, 447, 454})
 _RATE_LIMITED = frozenset({340})
+INVALID_REGISTRATION_ID = 275
+""""Invalid registration id": the account has no such registration."""
 _JWT_LIKE = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _MAX_TEXT = 200
 
@@ -50,6 +54,8 @@ def api_error(method: str, code: int, text: str) -> SiplineError:
         return AuthorizationError(message, code=tag)
     if code in _RATE_LIMITED:
         return RateLimited(message, code=tag)
+    if code == INVALID_REGISTRATION_ID:
+        return RegistrationNotFound(message, code=tag)
     return PermanentError(message, code=tag)
 
 

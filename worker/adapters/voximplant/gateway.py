@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from worker.adapters.upstream import Tally
 from worker.adapters.voximplant.client import MAX_PAGE_SIZE, VoximplantClient
 from worker.adapters.voximplant.models import SipRegistration
-from worker.domain.model import VoximplantRegistration
+from worker.domain.model import AccountSurvey, VoximplantRegistration
 
 
 def to_registration(reg: SipRegistration) -> VoximplantRegistration:
@@ -25,6 +26,8 @@ def to_registration(reg: SipRegistration) -> VoximplantRegistration:
 
 
 class RegistrationsGateway:
+    """The account's registrations (``worker.handlers.ports.Registrations``)."""
+
     def __init__(self, *, client: VoximplantClient, page_size: int = MAX_PAGE_SIZE) -> None:
         self._client = client
         self._page_size = page_size
@@ -33,8 +36,10 @@ class RegistrationsGateway:
         found = await self._client.get_sip_registration(reg_id)
         return None if found is None else to_registration(found)
 
-    async def all_registrations(self) -> dict[int, VoximplantRegistration]:
+    async def all_registrations(self) -> AccountSurvey:
+        tally = Tally()
         out: dict[int, VoximplantRegistration] = {}
-        async for reg in self._client.iter_sip_registrations(page_size=self._page_size):
+        pages = self._client.iter_sip_registrations(page_size=self._page_size, tally=tally)
+        async for reg in pages:
             out[reg.sip_registration_id] = to_registration(reg)
-        return out
+        return AccountSurvey(registrations=out, requests=tally.requests)
