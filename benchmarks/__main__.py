@@ -15,6 +15,7 @@ BENCHMARKS = {
     "worker_cost": "the worker's CPU per command and its memory over 100,000 commands",
     "store_projection": "line projection into SQLite and PostgreSQL: events/s, single and batched",
     "status_projection": "event log → store projection: events/s and lag at 200 events/s",
+    "dlq_listing": "sipline dlq list over 50,000 dead letters: time and peak memory",
 }
 
 

@@ -19,16 +19,19 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 
+from worker.adapters.amqp import dead_letter_queue
 from worker.adapters.amqp.topology import Names
 from worker.cli.common import env_file_option, fail, secret_values, settings_or_exit
+from worker.cli.params import PREFIX, FiniteFloat
 from worker.observability import logs
-from worker.ops.dlq import operations, render, transfer, views
+from worker.ops.dlq import layouts, operations, render, transfer, views
 from worker.ops.dlq.broker import DlqBroker, open_broker
 from worker.ops.dlq.errors import DlqError
 from worker.ops.dlq.filters import Filter, parse_duration
+from worker.ops.dlq.migrate import migrate as migrate_dlq
 from worker.ops.dlq.replay import DEFAULT_MAX_REPLAYS
 from worker.ops.dlq.store import Held
-from worker.ops.dlq.summary import summarize
+from worker.ops.dlq.summary import Tally, summarize
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -47,9 +50,13 @@ def _target(env_file: Path | None, prefix: str | None) -> Target:
     return Target(settings.amqp_url.get_secret_value(), Names(prefix or settings.topology_prefix))
 
 
-def _run(target: Target, work: Callable[[DlqBroker], Awaitable[T]]) -> T:
+def _run(
+    target: Target, work: Callable[[DlqBroker], Awaitable[T]], *, check_protection: bool = True
+) -> T:
     async def main() -> T:
-        async with open_broker(target.url, target.names) as broker:
+        async with open_broker(
+            target.url, target.names, check_protection=check_protection
+        ) as broker:
             return await work(broker)
 
     try:
@@ -60,7 +67,10 @@ def _run(target: Target, work: Callable[[DlqBroker], Awaitable[T]]) -> T:
 
 def connection_options(func: F) -> F:
     func = click.option(
-        "--prefix", default=None, help="Topology prefix (default: the settings' topology_prefix)."
+        "--prefix",
+        type=PREFIX,
+        default=None,
+        help="Topology prefix (default: the settings' topology_prefix).",
     )(func)
     return env_file_option(func)
 
@@ -122,35 +132,55 @@ def _echo_json(value: Any) -> None:
 
 @click.group()
 def dlq() -> None:
-    """Inspect, replay, export, import and purge dead letters (<prefix>.commands.dlq)."""
+    """Inspect, replay, export, import, purge and migrate dead letters (<prefix>.commands.dlq)."""
 
 
 @dlq.command("list")
 @connection_options
 @filter_options
 @click.option("--summary", is_flag=True, help="Counts grouped by reason and type.")
-@click.option("--json", "as_json", is_flag=True, help="JSON output for scripts.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output for scripts (= --format json).")
+@click.option(
+    "--format",
+    "layout",
+    type=click.Choice(["auto", *layouts.FORMATS]),
+    default="auto",
+    show_default=True,
+    help="table on a terminal and blocks otherwise (auto), or tsv, or json.",
+)
 def list_(
-    env_file: Path | None, prefix: str | None, summary: bool, as_json: bool, **kw: Any
+    env_file: Path | None,
+    prefix: str | None,
+    summary: bool,
+    as_json: bool,
+    layout: str,
+    **kw: Any,
 ) -> None:
-    """List dead letters (passwords never shown); the DLQ is left unchanged."""
+    """List dead letters (secrets never shown); the DLQ is left unchanged.
+
+    Rows are printed as they are read, so a long DLQ costs no more memory than a short one.
+    """
     limit = kw.pop("limit")
     flt = _filter(kw)
     target = _target(env_file, prefix)
-    letters = _run(target, lambda b: operations.read(b, flt, limit=limit))
     now = datetime.now(UTC)
     if summary:
-        groups = summarize(letters)
-        if as_json:
-            _echo_json([views.group(g) for g in groups])
+        tally = Tally()
+        _run(target, lambda b: operations.each(b, flt, tally.add, limit=limit))
+        if as_json or layout == "json":
+            _echo_json([views.group(g) for g in tally.groups()])
         else:
-            Console().print(render.summary_table(groups))
+            Console().print(render.summary_table(tally.groups()))
         return
     if as_json:
-        _echo_json([views.row(letter, now) for letter in letters])
-    else:
-        Console().print(render.letters_table(letters, now))
-        click.echo(f"{len(letters)} dead letter(s)")
+        layout = "json"
+    elif layout == "auto":
+        layout = "table" if sys.stdout.isatty() else "blocks"
+    out = layouts.layout(layout, out=sys.stdout, console=Console(), now=now)
+    count = _run(target, lambda b: operations.each(b, flt, out.add, limit=limit))
+    out.close()
+    if layout != "json":
+        click.echo(f"{count} dead letter(s)", err=layout == "tsv")
 
 
 @dlq.command()
@@ -181,7 +211,9 @@ def show(env_file: Path | None, prefix: str | None, letter_id: str, as_json: boo
     show_default=True,
     help="Refuse messages already replayed this many times.",
 )
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="At most N per second.")
+@click.option(
+    "--rate", type=FiniteFloat(0.01, 10_000, unit=" per second"), help="At most N per second."
+)
 def replay(
     env_file: Path | None,
     prefix: str | None,
@@ -297,6 +329,35 @@ def purge(env_file: Path | None, prefix: str | None, yes: bool, **kw: Any) -> No
     if purged is None:
         fail("not confirmed; nothing purged", 1)
     click.echo(f"purged {purged} dead letter(s)")
+
+
+@dlq.command()
+@connection_options
+@click.option("--check", is_flag=True, help="Only say whether it is needed (exit 1 if so).")
+def migrate(env_file: Path | None, prefix: str | None, check: bool) -> None:
+    """Give a DLQ declared by an earlier version its own delivery limit.
+
+    The queue is moved, not altered (see docs/operations.md): every dead letter is kept, and
+    a run that stops part way is finished by running it again.
+    """
+    target = _target(env_file, prefix)
+    name = target.names.dead_letter_queue
+    if check:
+        state = _run(
+            target, lambda b: dead_letter_queue.probe(b.channel, name), check_protection=False
+        )
+        click.echo(f"{name}: {state.value}")
+        if state is not dead_letter_queue.DlqState.PROTECTED:
+            raise SystemExit(1)
+        return
+    report = _run(target, lambda b: migrate_dlq(b.channel, b.names), check_protection=False)
+    if not report.changed:
+        click.echo(f"{name} already has its own delivery limit; nothing to do")
+        return
+    click.echo(
+        f"{name} migrated: {report.moved_out} dead letter(s) moved out, "
+        f"{report.moved_back} moved back"
+    )
 
 
 __all__ = ["dlq"]

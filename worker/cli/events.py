@@ -21,6 +21,7 @@ from rich.console import Console
 
 from worker.adapters.amqp.topology import Names
 from worker.cli.common import env_file_option, fail, settings_or_exit
+from worker.cli.params import PREFIX
 from worker.ops.events import (
     EventFilter,
     EventLogMissing,
@@ -113,7 +114,7 @@ async def read_events(settings: Settings, request: ReadRequest) -> int:
 @click.option("--since", help="Only events at or after this time (ISO 8601 or 2h ago).")
 @click.option("--until", help="Only events before this time (ISO 8601 or 2h ago).")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines: the full event and its offset.")
-@click.option("--prefix", help="Topology prefix (overrides SIPLINE_TOPOLOGY_PREFIX).")
+@click.option("--prefix", type=PREFIX, help="Topology prefix (overrides SIPLINE_TOPOLOGY_PREFIX).")
 @env_file_option
 def events(
     *,

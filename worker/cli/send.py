@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from contracts import COMMANDS, Command
 from contracts.envelope import SPEC_VERSION, now_utc
 from worker.cli.common import fail, secret_values, settings_or_exit
+from worker.cli.params import PREFIX, FiniteFloat
 from worker.observability import logs
 from worker.settings import Settings
 
@@ -74,7 +75,9 @@ def delivery_options(func: F) -> F:
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="A dotenv file of SIPLINE_* settings (broker URL, prefix, portals).",
         ),
-        click.option("--prefix", help="Topology prefix (default: SIPLINE_TOPOLOGY_PREFIX)."),
+        click.option(
+            "--prefix", type=PREFIX, help="Topology prefix (default: SIPLINE_TOPOLOGY_PREFIX)."
+        ),
         click.option("--correlation-id", help="The business operation this command belongs to."),
         click.option("--id", "command_id", help="The command id (default: a new UUID)."),
         click.option(
@@ -82,7 +85,7 @@ def delivery_options(func: F) -> F:
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloat(0.1, 86_400, unit=" seconds"),
             help=f"Seconds --wait waits (default {DEFAULT_TIMEOUT:g}).",
         ),
     ]
@@ -190,6 +193,10 @@ def dispatch(ctx: click.Context, raw: dict[str, Any], given: Delivery) -> None:
     ctx.exit(code)
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 # --- the commands ----------------------------------------------------------------------------
 @click.group(invoke_without_command=True, subcommand_metavar="TYPE [ARGS]...")
 @click.option(
@@ -218,8 +225,12 @@ def send(ctx: click.Context, /, *, file: IO[str] | None, **options: Any) -> None
         click.echo(ctx.get_help(), err=True)
         ctx.exit(2)
     try:
-        raw = json.load(file)
-    except json.JSONDecodeError as exc:
+        raw = json.load(file, parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        fail(f"{file.name} is not UTF-8 text (a JSON command is)")
+    except RecursionError:
+        fail(f"{file.name} is nested too deeply to be a command")
+    except (json.JSONDecodeError, ValueError) as exc:
         fail(f"{file.name} is not JSON: {exc}")
     if not isinstance(raw, dict):
         fail(f"{file.name} must hold a JSON object")

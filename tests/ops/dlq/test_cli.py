@@ -19,13 +19,13 @@ class Result:
     err: str
 
 
-async def sipline(*args: str) -> Result:
+async def sipline(*args: str, columns: int = 200) -> Result:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "worker.cli.main",
         *args,
-        env={**cli_env(), "COLUMNS": "200"},
+        env={**cli_env(), "COLUMNS": str(columns)},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -123,7 +123,7 @@ async def test_every_shape_is_masked_by_show_list_text_and_export(
         for n, shape in enumerate(shapes)
     }
     prefix = ("--prefix", env.names.prefix)
-    results = [await sipline("dlq", "show", *prefix, ids[shape]) for shape in shapes[:4]]
+    results = [await sipline("dlq", "show", *prefix, ids["escaped key, double encoded"])]
     results.append(await sipline("dlq", "show", *prefix, ids["deep json"], "--json"))
     searched = await sipline("dlq", "list", *prefix, "--text", CANARY)
     assert "0 dead letter(s)" in searched.out, searched.out + searched.err
@@ -135,3 +135,26 @@ async def test_every_shape_is_masked_by_show_list_text_and_export(
         assert CANARY not in result.out + result.err
     assert len(exported.read_text().splitlines()) == len(shapes)
     assert CANARY not in exported.read_text()
+
+
+async def test_a_piped_listing_is_readable_at_80_columns(env: DlqEnv) -> None:
+    first = await env.dead_letter(portal="a-rather-long-portal-name.bitrix24.ru")
+    await env.transient_dead_letter(type_="line.delete")
+    prefix = ("--prefix", env.names.prefix)
+    piped = await sipline("dlq", "list", *prefix, columns=80)
+    assert piped.code == 0, piped.err
+    text = piped.out
+    blocks = [b for b in text.strip().split("\n\n") if b.startswith("id")]
+    assert len(blocks) == 2
+    block = next(b for b in blocks if first in b)
+    fields = dict(line.split(":", 1) for line in block.splitlines())
+    assert fields["portal"].strip() == "a-rather-long-portal-name.bitrix24.ru"
+    assert fields["reason"].strip() == "schema_violation"
+    assert fields["type"].strip() == "line.create"
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "2 dead letter(s)" in text
+    tsv = await sipline("dlq", "list", *prefix, "--format", "tsv")
+    header, *rows = tsv.out.splitlines()
+    assert header.split("\t")[:4] == ["id", "type", "portal", "reason"]
+    assert len(rows) == 2
+    assert all(len(row.split("\t")) == len(header.split("\t")) for row in rows)

@@ -131,7 +131,7 @@ async def test_a_failure_half_way_loses_and_duplicates_nothing(env: DlqEnv) -> N
     ids = [await env.dead_letter() for _ in range(8)]
     async with (
         env.open() as broker,
-        DeadLetterSession(queue=broker.dead_letters) as session,
+        DeadLetterSession(channel=broker.channel, queue=broker.dead_letters) as session,
     ):
         held = await session.scan()
         replayer = Replayer(
@@ -155,7 +155,7 @@ async def test_an_event_that_fails_stops_the_run_after_its_copy_moved(env: DlqEn
     ids = [await env.dead_letter() for _ in range(4)]
     async with (
         env.open() as broker,
-        DeadLetterSession(queue=broker.dead_letters) as session,
+        DeadLetterSession(channel=broker.channel, queue=broker.dead_letters) as session,
     ):
         held = await session.scan()
         replayer = Replayer(

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, ExchangeType
 from pamqp.common import FieldTable
 
+from worker.adapters.amqp import dead_letter_queue
+
 DELAY_HEADER = "sipline-delay"  # headers exchanges ignore x- headers when matching
 
 
@@ -134,7 +136,7 @@ async def declare(channel: AbstractChannel, spec: TopologySpec) -> Declared:
     )
     await commands_q.bind(commands_x, routing_key="#")
 
-    dlq = await channel.declare_queue(n.dead_letter_queue, durable=True, arguments=_quorum())
+    dlq = await dead_letter_queue.declare(channel, n.dead_letter_queue)
     await dlq.bind(dlx, routing_key="#")
 
     for seconds in spec.delay_tiers:

@@ -18,12 +18,18 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+MAX_DURATION = timedelta(days=36_600)  # a hundred years: more is a typo, not a filter
+
+
 def parse_duration(value: str) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``7d``, ``1w`` as a timedelta."""
+    """``90s``, ``30m``, ``2h``, ``7d``, ``1w`` as a timedelta (at most a hundred years)."""
     match = _DURATION.match(value)
     if match is None:
         raise ValueError(f"not a duration: {value!r} (expected e.g. 30m, 2h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{value!r} is too long (at most {MAX_DURATION.days}d)")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ Two kinds of dead letters land in ``<p>.commands.dlq``:
 
 Parsing never fails: a body that is not UTF-8 or not JSON still yields a ``DeadLetter``
 (portal unknown, id from the message properties or a digest of the body). The fields shown
-to people (error message, field errors, history) are masked here, once: a producer can
-forge any header.
+to people (error message, field errors, history) are read from the headers and masked
+whenever they are asked for: a producer can forge any header.
 """
 
 from __future__ import annotations
@@ -71,11 +71,27 @@ class DeadLetter:
     replay_count: int
     replay_routing_key: str
     error_code: str | None
-    error_message: str | None
-    field_errors: list[dict[str, Any]]
-    history: list[dict[str, Any]]
     broker_made: bool
     raw: Raw = field(repr=False)
+
+    # Read from the headers (and masked) when asked: a listing shows none of them.
+    @property
+    def error_message(self) -> str | None:
+        value = self.raw.headers.get(h.ERROR_MESSAGE)
+        return None if value is None else str(mask_text(text(value)))
+
+    @property
+    def field_errors(self) -> list[dict[str, Any]]:
+        return list(mask_value(_json_list(self.raw.headers.get(h.FIELD_ERRORS))))
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        headers = self.raw.headers
+        if self.broker_made:
+            entries = _broker_history(_broker_deaths(headers))
+        else:
+            entries = _json_list(headers.get(h.FAILURES))
+        return list(mask_value(entries))
 
     def age(self, now: datetime) -> timedelta | None:
         """How long it has been a dead letter (since its last failure)."""
@@ -187,12 +203,10 @@ def parse(raw: Raw) -> DeadLetter:
     broker_times = [t for t in (parse_time(d.get("time")) for d in deaths) if t is not None]
     if sipline:
         reason = text(hdrs[h.REASON])
-        history = _json_list(hdrs.get(h.FAILURES))
         first = parse_time(hdrs.get(h.FIRST_FAILURE))
         last = parse_time(hdrs.get(h.LAST_FAILURE))
     else:
         reason = text(hdrs.get(BROKER_REASON_HEADER, "unknown"))
-        history = _broker_history(deaths)
         first = min(broker_times, default=None)
         last = max(broker_times, default=None)
     routing_key = _printable(hdrs.get(h.ORIGINAL_ROUTING_KEY), 255) or raw.routing_key
@@ -207,9 +221,6 @@ def parse(raw: Raw) -> DeadLetter:
         replay_count=max(_int(hdrs.get(h.REPLAY_COUNT)) or 0, 0),
         replay_routing_key=routing_key,
         error_code=_printable(hdrs.get(h.ERROR_CODE)),
-        error_message=mask_text(text(hdrs[h.ERROR_MESSAGE])) if h.ERROR_MESSAGE in hdrs else None,
-        field_errors=mask_value(_json_list(hdrs.get(h.FIELD_ERRORS))),
-        history=mask_value(history),
         broker_made=not sipline,
         raw=raw,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiolimiter import AsyncLimiter
 
-from worker.ops.dlq import transfer
+from worker.ops.dlq import store, transfer
 from worker.ops.dlq.broker import DlqBroker
 from worker.ops.dlq.filters import Filter
 from worker.ops.dlq.model import DeadLetter, Raw
@@ -30,11 +30,31 @@ def _selector(flt: Filter, now: datetime) -> Callable[[DeadLetter], bool]:
     return lambda letter: flt.matches(letter, now)
 
 
+def _session(broker: DlqBroker) -> DeadLetterSession:
+    return DeadLetterSession(channel=broker.channel, queue=broker.dead_letters)
+
+
+async def each(
+    broker: DlqBroker,
+    flt: Filter,
+    on_letter: Callable[[DeadLetter], None],
+    *,
+    limit: int | None = None,
+) -> int:
+    """Hand each selected dead letter to ``on_letter`` as it is read; returns how many.
+
+    The DLQ is left as it was, and memory stays flat however many it holds.
+    """
+    name = broker.names.dead_letter_queue
+    select = _selector(flt, datetime.now(UTC))
+    return await store.visit(broker.connection, name, on_letter, select, limit=limit)
+
+
 async def read(broker: DlqBroker, flt: Filter, *, limit: int | None = None) -> list[DeadLetter]:
-    """The selected dead letters; the DLQ is left as it was."""
-    async with DeadLetterSession(queue=broker.dead_letters) as session:
-        held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
-        return [item.letter for item in held]
+    """The selected dead letters, as a list; the DLQ is left as it was."""
+    letters: list[DeadLetter] = []
+    await each(broker, flt, letters.append, limit=limit)
+    return letters
 
 
 async def find(broker: DlqBroker, letter_id: str) -> DeadLetter | None:
@@ -53,7 +73,7 @@ async def replay(
     progress: Progress = _no_progress,
 ) -> ReplayReport:
     """Replay the selected dead letters (see :mod:`worker.ops.dlq.replay`)."""
-    async with DeadLetterSession(queue=broker.dead_letters) as session:
+    async with _session(broker) as session:
         held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
         limiter = AsyncLimiter(1, 1 / rate) if rate else None
         with progress(len(held)) as advance:
@@ -77,7 +97,7 @@ async def export(
     mask: bool = False,
     remove: bool = False,
 ) -> int:
-    async with DeadLetterSession(queue=broker.dead_letters) as session:
+    async with _session(broker) as session:
         held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
         return await transfer.export(session, held, path, mask=mask, remove=remove)
 
@@ -113,7 +133,7 @@ async def purge(
 
     Returns the number purged, or None when the operator declined.
     """
-    async with DeadLetterSession(queue=broker.dead_letters) as session:
+    async with _session(broker) as session:
         held = await session.scan(_selector(flt, datetime.now(UTC)), limit=limit)
         if not held:
             return 0

@@ -22,6 +22,7 @@ costs milliseconds, not minutes.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import unquote
 
@@ -92,6 +93,7 @@ def _unescape(match: re.Match[str]) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a value under ``key`` must never be shown."""
     name = normalise_key(key)

@@ -20,12 +20,18 @@ _PART = re.compile(r"(\d+)([smhdw])")
 _NAMED: dict[str, Start] = {"first": "first", "last": "last", "next": "next"}
 
 
+MAX_AGO = timedelta(days=36_600)  # a hundred years: more is a typo
+MAX_OFFSET = 2**63 - 1  # a stream offset is a signed 64-bit integer
+
+
 def parse_duration(text: str) -> timedelta | None:
-    """``2h`` → two hours; None when ``text`` is not a duration."""
+    """``2h`` → two hours; None when ``text`` is not a duration; too long: ``ValueError``."""
     compact = text.strip().lower()
     if not _DURATION.match(compact):
         return None
     seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(compact))
+    if seconds > MAX_AGO.total_seconds():
+        raise ValueError(f"{text!r} is too long ago (at most {MAX_AGO.days}d)")
     return timedelta(seconds=seconds)
 
 
@@ -51,10 +57,14 @@ def parse_start(text: str, *, now: datetime) -> Start:
     if word in _NAMED:
         return _NAMED[word]
     if word.isdigit():
+        if int(word) > MAX_OFFSET:
+            raise ValueError(f"--from {text!r}: a stream offset is at most {MAX_OFFSET}")
         return int(word)
     try:
         return parse_time(text, now=now)
-    except ValueError:
+    except ValueError as exc:
+        if "too long" in str(exc):
+            raise
         raise ValueError(
             f"--from {text!r}: expected first, last, next, an offset, "
             "an ISO 8601 time or a duration like 2h"
