@@ -14,6 +14,7 @@ BENCHMARKS = {
     "worker_cost": "the worker's CPU per command and its memory over 100,000 commands",
     "store_projection": "line projection into SQLite and PostgreSQL: events/s, single and batched",
     "status_projection": "event log → store projection: events/s and lag at 200 events/s",
+    "sandbox_portals": "100 and 1,000 sandbox portals: one port each against one port for all",
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.sandbox.conftest import Receiver, eventually
 from worker.adapters.voximplant import TokenCache, load_credentials
@@ -25,8 +26,12 @@ def store() -> RegistrationStore:
 
 
 @pytest.fixture
-async def account(store: RegistrationStore, tmp_path: Path) -> AsyncIterator[SandboxAccount]:
-    async with SandboxAccount(store=store, directory=tmp_path, callback_backoff=0.05) as started:
+async def account(
+    store: RegistrationStore, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> AsyncIterator[SandboxAccount]:
+    async with SandboxAccount(
+        store=store, directory=tmp_path, callback_backoff=0.05, private_key=rsa_key
+    ) as started:
         yield started
 
 
