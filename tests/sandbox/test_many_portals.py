@@ -135,8 +135,9 @@ async def test_a_single_portal_sandbox_is_served_as_before(tmp_path: Path) -> No
 
 
 async def test_describe_is_json_for_another_process(many: ManyPortals, tmp_path: Path) -> None:
-    async with many(2, directory=tmp_path) as sandbox:
+    async with many(2, directory=tmp_path, auth="oauth") as sandbox:
         described = sandbox.describe()
         assert set(described["portals"]) == set(portal_domains(2))
         assert described["portal_host_admin_url"].endswith("/_sandbox/host/")
+        assert described["settings"]["portals"] == sandbox.settings()["portals"]
         Settings(_env_file=None, **described["settings"])

@@ -28,6 +28,7 @@ from worker.sandbox.lifecycle import Served
 from worker.sandbox.portal import PortalOptions, SandboxPortal
 from worker.sandbox.portal.handle import PortalHandle
 from worker.sandbox.portal.host import PortalHost
+from worker.sandbox.portal.oauth import IssuedTokens
 from worker.sandbox.portal.options import ENTERPRISE_BUCKET, STANDARD_BUCKET, totals
 from worker.sandbox.registrations import AcceptRule, RegistrationStore
 from worker.sandbox.voximplant import SandboxAccount
@@ -78,6 +79,7 @@ class Sandbox(Served):
         self._host = host
         self._advertise = advertise_host
         self._auth = auth
+        self._granted: dict[str, IssuedTokens] = {}
 
     async def start(self, *, portal_ports: Sequence[int] = (), account_port: int = 0) -> None:
         """Listen: each portal on ``portal_ports[i]`` (or the host on ``portal_ports[0]``)."""
@@ -122,9 +124,14 @@ class Sandbox(Served):
         )
 
     def portal_entries(self) -> dict[str, Any]:
+        """``SIPLINE_PORTALS``; with OAuth, each portal's first pair, the same every call."""
         entries = {}
         for portal in self.portals:
-            entry = portal.portal_settings(auth=self._auth)
+            tokens = None
+            if self._auth == "oauth":
+                tokens = self._granted.get(portal.domain) or portal.grant_tokens()
+                self._granted[portal.domain] = tokens
+            entry = portal.portal_settings(auth=self._auth, tokens=tokens)
             if "webhook_url" in entry:
                 entry["webhook_url"] = self._advertised(entry["webhook_url"])
             if "oauth" in entry:
