@@ -16,6 +16,7 @@ BENCHMARKS = {
     "store_projection": "line projection into SQLite and PostgreSQL: events/s, single and batched",
     "status_projection": "event log → store projection: events/s and lag at 200 events/s",
     "dlq_listing": "sipline dlq list over 50,000 dead letters: time and peak memory",
+    "sandbox_portals": "100 and 1,000 sandbox portals: one port each against one port for all",
 }
 
 

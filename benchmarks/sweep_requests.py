@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._stack import GENEROUS_BUCKET, Stack, running_stack
-from worker.sandbox.portal import PortalOptions, SandboxPortal
+from worker.sandbox.portal import PortalOptions
+from worker.sandbox.portal.handle import PortalHandle
 from worker.sandbox.portal.options import STANDARD_BUCKET
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
 from worker.sandbox.stack import Sandbox
@@ -64,7 +65,7 @@ class Figures:
         return max(0.0, (self.portal_requests - (capacity - CLIENT_HEADROOM)) / drain)
 
 
-def populate(portal: SandboxPortal, lines: int) -> None:
+def populate(portal: PortalHandle, lines: int) -> None:
     """N cloud lines, made through the portal's state as the webhook user (no HTTP)."""
     for i in range(lines):
         params = {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from worker.sandbox.stack import Sandbox, many_portals
 
 
 @dataclass
@@ -49,6 +54,21 @@ async def receiver() -> AsyncIterator[Receiver]:
     holder["r"] = Receiver(server)
     yield holder["r"]
     await server.close()
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    """One account key for the module's accounts (making one takes a second or more)."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+ManyPortals = Callable[..., AbstractAsyncContextManager[Sandbox]]
+
+
+@pytest.fixture
+def many(rsa_key: rsa.RSAPrivateKey) -> ManyPortals:
+    """:func:`many_portals` with the shared account key."""
+    return functools.partial(many_portals, account_key=rsa_key)
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 
-from tests.sandbox.conftest import Receiver
-from worker.sandbox.stack import many_portals
+from tests.sandbox.conftest import ManyPortals, Receiver
 
 INSTALL_AUTH = {
     "access_token",
@@ -39,9 +38,9 @@ async def _admin(
 
 
 async def test_install_posts_the_documented_form_with_tokens_the_portal_honours(
-    tmp_path: Path, session: aiohttp.ClientSession, receiver: Receiver
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
-    async with many_portals(2, directory=tmp_path) as sandbox:
+    async with many(2, directory=tmp_path) as sandbox:
         portal = sandbox.portals[1]
         status, delivery = await _admin(
             session, portal.admin_url + "install", {"url": receiver.url, "version": "3"}
@@ -112,10 +111,10 @@ async def test_install_posts_the_documented_form_with_tokens_the_portal_honours(
 
 
 async def test_a_refusing_or_absent_receiver_is_reported(
-    tmp_path: Path, session: aiohttp.ClientSession, receiver: Receiver
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
     receiver.statuses = [403]
-    async with many_portals(1, directory=tmp_path) as sandbox:
+    async with many(1, directory=tmp_path) as sandbox:
         portal = sandbox.portals[0]
         status, delivery = await _admin(
             session, portal.admin_url + "install", {"url": receiver.url}

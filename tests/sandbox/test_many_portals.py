@@ -10,9 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.sandbox.conftest import ManyPortals
 from worker.adapters.bitrix24 import Bitrix24Portals, Bitrix24Settings, TokenStore
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
-from worker.sandbox.stack import Sandbox, many_portals, portal_domains
+from worker.sandbox.stack import Sandbox, portal_domains
 from worker.settings import Settings
 
 CREDS = {"SERVER": DEFAULT_SERVER, "LOGIN": "100", "PASSWORD": DEFAULT_PASSWORD}
@@ -26,9 +27,9 @@ async def _post(
 
 
 async def test_portals_share_a_port_and_nothing_else(
-    tmp_path: Path, session: aiohttp.ClientSession
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
-    async with many_portals(3, directory=tmp_path) as sandbox:
+    async with many(3, directory=tmp_path) as sandbox:
         first, second, third = sandbox.portals
         origins = {p.base_url.split("/p/")[0] for p in sandbox.portals}
         assert len(origins) == 1
@@ -61,9 +62,9 @@ async def test_portals_share_a_port_and_nothing_else(
 
 
 async def test_each_portal_has_its_own_leaky_bucket(
-    tmp_path: Path, session: aiohttp.ClientSession
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
-    async with many_portals(2, directory=tmp_path, bucket=(5, 0.5)) as sandbox:
+    async with many(2, directory=tmp_path, bucket=(5, 0.5)) as sandbox:
         busy, idle = sandbox.portals
         statuses = []
         for _ in range(7):
@@ -79,8 +80,10 @@ async def test_each_portal_has_its_own_leaky_bucket(
         assert body["totals"]["query_limit_rejections"] == 2
 
 
-async def test_plans_and_latency(tmp_path: Path, session: aiohttp.ClientSession) -> None:
-    async with many_portals(2, directory=tmp_path, plan="enterprise", latency=0.05) as sandbox:
+async def test_plans_and_latency(
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with many(2, directory=tmp_path, plan="enterprise", latency=0.05) as sandbox:
         portal = sandbox.portals[1]
         assert (portal.bucket.capacity, portal.bucket.drain_per_second) == (250, 5.0)
         started = time.perf_counter()
@@ -89,16 +92,16 @@ async def test_plans_and_latency(tmp_path: Path, session: aiohttp.ClientSession)
         )
         elapsed = time.perf_counter() - started
         assert 0.05 <= elapsed < 1.0  # latency per request, requests in parallel
-    async with many_portals(1, directory=tmp_path) as sandbox:
+    async with many(1, directory=tmp_path) as sandbox:
         portal = sandbox.portals[0]
         assert (portal.bucket.capacity, portal.bucket.drain_per_second) == (50, 2.0)
 
 
 @pytest.mark.parametrize("auth", ["webhook", "oauth"])
 async def test_the_worker_client_works_unchanged(
-    tmp_path: Path, session: aiohttp.ClientSession, auth: str
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession, auth: str
 ) -> None:
-    async with many_portals(4, directory=tmp_path, auth=auth) as sandbox:  # type: ignore[arg-type]
+    async with many(4, directory=tmp_path, auth=auth) as sandbox:
         settings = Settings(_env_file=None, **sandbox.settings())
         assert set(settings.portals) == set(portal_domains(4))
         portals = Bitrix24Portals(
@@ -134,9 +137,10 @@ async def test_a_single_portal_sandbox_is_served_as_before(tmp_path: Path) -> No
         assert portal.webhook_url.startswith(portal.base_url + "/rest/1/")
 
 
-async def test_describe_is_json_for_another_process(tmp_path: Path) -> None:
-    async with many_portals(2, directory=tmp_path) as sandbox:
+async def test_describe_is_json_for_another_process(many: ManyPortals, tmp_path: Path) -> None:
+    async with many(2, directory=tmp_path, auth="oauth") as sandbox:
         described = sandbox.describe()
         assert set(described["portals"]) == set(portal_domains(2))
         assert described["portal_host_admin_url"].endswith("/_sandbox/host/")
+        assert described["settings"]["portals"] == sandbox.settings()["portals"]
         Settings(_env_file=None, **described["settings"])

@@ -7,8 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.sandbox.conftest import eventually
-from worker.sandbox.stack import many_portals
+from tests.sandbox.conftest import ManyPortals, eventually
 
 
 async def _call(session: aiohttp.ClientSession, url: str, **params: Any) -> tuple[int, Any]:
@@ -30,9 +29,9 @@ async def _refresh(
 
 
 async def test_tokens_expire_after_the_ttl_and_refresh_tokens_are_single_use(
-    tmp_path: Path, session: aiohttp.ClientSession
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
-    async with many_portals(2, directory=tmp_path, auth="oauth", token_ttl=0.3) as sandbox:
+    async with many(2, directory=tmp_path, auth="oauth", token_ttl=0.3) as sandbox:
         portal = sandbox.portals[1]
         entry = portal.portal_settings(auth="oauth")["oauth"]
         rest = entry["rest_url"]
@@ -64,9 +63,9 @@ async def test_tokens_expire_after_the_ttl_and_refresh_tokens_are_single_use(
 
 
 async def test_an_unknown_refresh_token_is_invalid_grant(
-    tmp_path: Path, session: aiohttp.ClientSession
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
-    async with many_portals(1, directory=tmp_path, auth="oauth") as sandbox:
+    async with many(1, directory=tmp_path, auth="oauth") as sandbox:
         entry = sandbox.portals[0].portal_settings(auth="oauth")["oauth"]
         status, body = await _refresh(session, entry["server_url"], entry, "never-issued")
         assert (status, body["error"]) == (400, "invalid_grant")

@@ -2,150 +2,38 @@
 
 Faults, divergences, counters, the application's install and uninstall, and the account's
 callback URL go through the sandboxes' ``/_sandbox/…`` admin routes
-(:mod:`worker.sandbox.voximplant.admin` for the account). The URLs come from the options or
-from the env file the sandbox wrote: the portals' base URLs from ``SIPLINE_PORTALS`` (the URL
-before ``/rest/``: ``http://HOST:PORT`` or ``http://HOST:PORT/p/DOMAIN``) and the account's
-from ``SIPLINE_VOXIMPLANT_API_URL``.  Portals that share a port are read and steered with one
-request (``/_sandbox/host/…``) when no ``--portal`` narrows the command.
+(:mod:`worker.sandbox.voximplant.admin` for the account); where the sandbox is comes from
+the options or its env file (:mod:`worker.cli.sandbox_target`).  Portals that share a port
+are read and steered with one request (``/_sandbox/host/…``) when no ``--portal`` narrows
+the command.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import aiohttp
 import click
 
-from worker.cli.common import fail, settings_or_exit
+from worker.cli.common import fail
+from worker.cli.sandbox_target import (
+    Target,
+    call,
+    echo,
+    locate,
+    run,
+    shared_hosts,
+    target_options,
+    with_session,
+)
 from worker.sandbox.portal.options import totals
 from worker.sandbox.voximplant import admin
 
 __all__ = ["sandbox_ctl"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-
-DEFAULT_ENV_FILE = Path(".sandbox/sandbox.env")
 PORTAL_FAULTS = ("error_500", "html", "drop", "query_limit")
 ACCOUNT_FAULTS = ("kind", "status", "code", "times")
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """The admin URLs of one running sandbox."""
-
-    portals: dict[str, str]  # domain → base URL
-    account: str | None  # the account's ``…/_sandbox/`` URL
-    narrowed: bool = False  # --portal chose one of them
-
-    def account_url(self) -> str:
-        if self.account is None:
-            fail("no Voximplant URL: pass --voximplant-url or --env-file")
-        return self.account
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
-        raise click.BadParameter(f"{url!r} is not an http URL")
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _portal_base(url: str) -> str:
-    """A portal's base URL from its webhook or REST URL: everything before ``/rest/``."""
-    origin = _origin(url)
-    path = urlsplit(url).path
-    prefix = path.split("/rest/", 1)[0] if "/rest/" in path else ""
-    return origin + prefix.rstrip("/")
-
-
-def _shared_hosts(portals: dict[str, str]) -> dict[str, list[str]]:
-    """Origins serving portals under ``/p/DOMAIN`` → their domains."""
-    hosts: dict[str, list[str]] = {}
-    for domain, base in portals.items():
-        if urlsplit(base).path.startswith("/p/"):
-            hosts.setdefault(_origin(base), []).append(domain)
-    return hosts
-
-
-def _from_env_file(env_file: Path, portal: str | None) -> Target:
-    settings = settings_or_exit(env_file)
-    portals: dict[str, str] = {}
-    for domain, entry in settings.portals.items():
-        if entry.webhook_url is not None:
-            portals[domain] = _portal_base(entry.webhook_url.get_secret_value())
-        elif entry.oauth is not None:
-            portals[domain] = _portal_base(str(entry.oauth.rest_url))
-    if portal is not None:
-        if portal.lower() not in portals:
-            fail(f"{env_file} names no portal {portal!r}; it has {sorted(portals)}")
-        portals = {portal.lower(): portals[portal.lower()]}
-    account = _origin(str(settings.voximplant_api_url)) + "/_sandbox/"
-    return Target(portals, account, narrowed=portal is not None)
-
-
-def _target(
-    env_file: Path | None, bitrix24_url: str | None, voximplant_url: str | None, portal: str | None
-) -> Target:
-    if bitrix24_url or voximplant_url:
-        portals = {portal or "portal": _portal_base(bitrix24_url)} if bitrix24_url else {}
-        account = _origin(voximplant_url) + "/_sandbox/" if voximplant_url else None
-        return Target(portals, account)
-    if env_file is None and DEFAULT_ENV_FILE.is_file():
-        env_file = DEFAULT_ENV_FILE
-    if env_file is None:
-        fail("where is the sandbox? pass --env-file, --bitrix24-url or --voximplant-url")
-    return _from_env_file(env_file, portal)
-
-
-def target_options(func: F) -> F:
-    """``--env-file``, ``--bitrix24-url``, ``--voximplant-url``, ``--portal``."""
-    for option in reversed(
-        [
-            click.option(
-                "--env-file",
-                type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                help=f"The env file the sandbox wrote (default {DEFAULT_ENV_FILE} if present).",
-            ),
-            click.option("--bitrix24-url", help="A sandbox portal's base URL."),
-            click.option("--voximplant-url", help="The sandbox account's URL."),
-            click.option("--portal", help="With --env-file: only this portal."),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _run(work: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(work)
-    except admin.AdminError as exc:
-        fail(str(exc), code=1)
-    except (aiohttp.ClientError, OSError) as exc:
-        fail(f"cannot reach the sandbox: {exc}", code=1)
-
-
-async def _call(verb: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.request(verb, url, json=body) as response,
-    ):
-        payload = await response.json(content_type=None)
-        if response.status != 200:
-            error = payload.get("error") if isinstance(payload, dict) else payload
-            raise admin.AdminError(f"{verb} {url}: HTTP {response.status}: {error}")
-        return payload if isinstance(payload, dict) else {}
-
-
-def _echo(value: object) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
 @click.group("sandbox-ctl")
@@ -191,7 +79,7 @@ def faults(
     **spec: Any,
 ) -> None:
     """Inject faults; with no fault option, print the portals' current faults."""
-    target = _target(env_file, bitrix24_url, voximplant_url, portal)
+    target = locate(env_file, bitrix24_url, voximplant_url, portal)
     side = side or ("voximplant" if voximplant_url and not bitrix24_url else "bitrix24")
     given = {name: value for name, value in spec.items() if value is not None}
     foreign = set(given) & set(ACCOUNT_FAULTS if side == "bitrix24" else PORTAL_FAULTS)
@@ -199,12 +87,12 @@ def faults(
         options = ", ".join(f"--{name.replace('_', '-')}" for name in sorted(foreign))
         raise click.UsageError(f"{options} do not apply to the {side} side")
     if side == "voximplant":
-        _run(_account_faults(target.account_url(), given, clear=clear))
+        run(_account_faults(target.account_url(), given, clear=clear))
         click.echo("ok")
         return
     if clear:
         given = {"latency": 0.0, **dict.fromkeys(PORTAL_FAULTS, 0.0), **given}
-    _echo(_run(_portal_faults(target, given)))
+    echo(run(_portal_faults(target, given)))
 
 
 async def _portal_faults(target: Target, changes: dict[str, Any]) -> dict[str, Any]:
@@ -213,14 +101,14 @@ async def _portal_faults(target: Target, changes: dict[str, Any]) -> dict[str, A
     result: dict[str, Any] = {}
     remaining = dict(target.portals)
     if changes and not target.narrowed:
-        for origin, domains in _shared_hosts(target.portals).items():
-            await _call("POST", f"{origin}/_sandbox/host/faults", changes)
+        for origin, domains in shared_hosts(target.portals).items():
+            await call("POST", f"{origin}/_sandbox/host/faults", changes)
             for domain in domains:
                 result[domain] = changes
                 del remaining[domain]
     verb = "POST" if changes else "GET"
     for domain, base in remaining.items():
-        result[domain] = await _call(verb, f"{base}/_sandbox/faults", changes or None)
+        result[domain] = await call(verb, f"{base}/_sandbox/faults", changes or None)
     return result
 
 
@@ -261,8 +149,8 @@ def diverge(
     given = {name: value for name, value in changes.items() if value is not None}
     if not given:
         raise click.UsageError("say what to report differently, e.g. --proxy other.example")
-    url = _target(env_file, bitrix24_url, voximplant_url, portal).account_url()
-    _run(_with_session(lambda s: admin.diverge(s, url, reg_id, **given)))
+    url = locate(env_file, bitrix24_url, voximplant_url, portal).account_url()
+    run(with_session(lambda s: admin.diverge(s, url, reg_id, **given)))
     click.echo(f"registration {reg_id} diverges: {', '.join(sorted(given))}")
 
 
@@ -278,17 +166,11 @@ def converge(
     reg_id: int,
 ) -> None:
     """Make Voximplant report the truth about REG_ID again."""
-    url = _target(env_file, bitrix24_url, voximplant_url, portal).account_url()
-    _run(_with_session(lambda s: admin.converge(s, url, reg_id)))
+    url = locate(env_file, bitrix24_url, voximplant_url, portal).account_url()
+    run(with_session(lambda s: admin.converge(s, url, reg_id)))
     click.echo(f"registration {reg_id} reports the truth again")
 
 
-async def _with_session(call: Callable[[aiohttp.ClientSession], Coroutine[Any, Any, T]]) -> T:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        return await call(session)
-
-
-# --- counters ------------------------------------------------------------------------------
 @sandbox_ctl.command()
 @target_options
 def stats(
@@ -299,27 +181,27 @@ def stats(
     portal: str | None,
 ) -> None:
     """Print the counters of both sides as JSON."""
-    target = _target(env_file, bitrix24_url, voximplant_url, portal)
-    _echo(_run(_stats(target)))
+    target = locate(env_file, bitrix24_url, voximplant_url, portal)
+    echo(run(_stats(target)))
 
 
 async def _stats(target: Target) -> dict[str, Any]:
     counters: dict[str, Any] = {}
     remaining = dict(target.portals)
     if not target.narrowed:
-        for origin, domains in _shared_hosts(target.portals).items():
-            body = await _call("GET", f"{origin}/_sandbox/host/counters")
+        for origin, domains in shared_hosts(target.portals).items():
+            body = await call("GET", f"{origin}/_sandbox/host/counters")
             for domain in domains:
                 counters[domain] = body["portals"].get(domain)
                 del remaining[domain]
     for domain, base in remaining.items():
-        counters[domain] = await _call("GET", f"{base}/_sandbox/counters")
+        counters[domain] = await call("GET", f"{base}/_sandbox/counters")
     result: dict[str, Any] = {
         "bitrix24": counters,
         "bitrix24_totals": totals(c for c in counters.values() if c is not None),
     }
     if target.account is not None:
-        result["voximplant"] = await _with_session(lambda s: admin.stats(s, target.account_url()))
+        result["voximplant"] = await with_session(lambda s: admin.stats(s, target.account_url()))
     return result
 
 
@@ -348,8 +230,8 @@ def install(
 
     Exits 0 when the receiver answered 2xx, 1 otherwise; prints no token.
     """
-    domain, base = _one_portal(_target(env_file, bitrix24_url, voximplant_url, portal))
-    body = _run(_call("POST", f"{base}/_sandbox/install", {"url": url, "version": app_version}))
+    domain, base = _one_portal(locate(env_file, bitrix24_url, voximplant_url, portal))
+    body = run(call("POST", f"{base}/_sandbox/install", {"url": url, "version": app_version}))
     _delivered(domain, body)
 
 
@@ -367,8 +249,8 @@ def uninstall(
     clean: bool,
 ) -> None:
     """Uninstall: the portal revokes the tokens and POSTs ONAPPUNINSTALL to URL."""
-    domain, base = _one_portal(_target(env_file, bitrix24_url, voximplant_url, portal))
-    body = _run(_call("POST", f"{base}/_sandbox/uninstall", {"url": url, "clean": clean}))
+    domain, base = _one_portal(locate(env_file, bitrix24_url, voximplant_url, portal))
+    body = run(call("POST", f"{base}/_sandbox/uninstall", {"url": url, "clean": clean}))
     _delivered(domain, body)
 
 
@@ -395,7 +277,7 @@ def callback(
     """Set the account's callback URL and salt, as SetAccountInfo does."""
     if url is None and salt is None:
         raise click.UsageError("give --url and/or --salt")
-    admin_url = _target(env_file, bitrix24_url, voximplant_url, portal).account_url()
+    admin_url = locate(env_file, bitrix24_url, voximplant_url, portal).account_url()
     spec = {k: v for k, v in {"url": url, "salt": salt}.items() if v is not None}
-    body = _run(_call("POST", f"{admin_url}callback", spec))
+    body = run(call("POST", f"{admin_url}callback", spec))
     click.echo(f"callbacks go to {body.get('callback_url') or 'nowhere (off)'}")

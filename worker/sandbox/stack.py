@@ -22,10 +22,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
 from worker.sandbox.lifecycle import Served
 from worker.sandbox.portal import PortalOptions, SandboxPortal
 from worker.sandbox.portal.handle import PortalHandle
 from worker.sandbox.portal.host import PortalHost
+from worker.sandbox.portal.oauth import IssuedTokens
 from worker.sandbox.portal.options import ENTERPRISE_BUCKET, STANDARD_BUCKET, totals
 from worker.sandbox.registrations import AcceptRule, RegistrationStore
 from worker.sandbox.voximplant import SandboxAccount
@@ -52,6 +55,7 @@ class Sandbox(Served):
         auth: Literal["webhook", "oauth"] = "webhook",
         max_page_size: int = 1000,
         one_port: bool = False,
+        account_key: RSAPrivateKey | None = None,
     ) -> None:
         self.store = RegistrationStore(
             rules=rules, wait_seconds=wait_seconds, progress_seconds=progress_seconds
@@ -67,11 +71,15 @@ class Sandbox(Served):
         else:
             self.portals = [SandboxPortal(registrations=self.store, options=o) for o in wanted]
         self.account = SandboxAccount(
-            store=self.store, directory=self.directory, max_page_size=max_page_size
+            store=self.store,
+            directory=self.directory,
+            max_page_size=max_page_size,
+            private_key=account_key,
         )
         self._host = host
         self._advertise = advertise_host
         self._auth = auth
+        self._granted: dict[str, IssuedTokens] = {}
 
     async def start(self, *, portal_ports: Sequence[int] = (), account_port: int = 0) -> None:
         """Listen: each portal on ``portal_ports[i]`` (or the host on ``portal_ports[0]``)."""
@@ -116,9 +124,14 @@ class Sandbox(Served):
         )
 
     def portal_entries(self) -> dict[str, Any]:
+        """``SIPLINE_PORTALS``; with OAuth, each portal's first pair, the same every call."""
         entries = {}
         for portal in self.portals:
-            entry = portal.portal_settings(auth=self._auth)
+            tokens = None
+            if self._auth == "oauth":
+                tokens = self._granted.get(portal.domain) or portal.grant_tokens()
+                self._granted[portal.domain] = tokens
+            entry = portal.portal_settings(auth=self._auth, tokens=tokens)
             if "webhook_url" in entry:
                 entry["webhook_url"] = self._advertised(entry["webhook_url"])
             if "oauth" in entry:
@@ -200,12 +213,14 @@ async def many_portals(
     wait_seconds: float = 0.1,
     progress_seconds: float = 0.1,
     domains: Sequence[str] | None = None,
+    account_key: RSAPrivateKey | None = None,
 ) -> AsyncIterator[Sandbox]:
     """``count`` portals on one port and the Voximplant account, started; stopped on exit.
 
     Each portal has the plan's bucket (standard 50 @ 2/s, enterprise 250 @ 5/s) unless
     ``bucket`` says otherwise, ``latency`` seconds added to every request, and its own
-    counters (``sandbox.portal_counters()``).
+    counters (``sandbox.portal_counters()``).  ``account_key`` lets many sandboxes share
+    one pre-made RSA key (making one takes a second or more).
     """
     capacity, drain = bucket or (ENTERPRISE_BUCKET if plan == "enterprise" else STANDARD_BUCKET)
     names = list(domains) if domains is not None else portal_domains(count)
@@ -226,6 +241,7 @@ async def many_portals(
         progress_seconds=progress_seconds,
         auth=auth,
         one_port=True,
+        account_key=account_key,
     )
     if latency:
         sandbox.set_faults(latency=latency)

@@ -66,13 +66,19 @@ def _int(params: Mapping[str, Any], key: str) -> int | None:
 class LineBook:
     """The portal's lines and the methods on them."""
 
-    def __init__(self, *, options: PortalOptions, registrations: RegistrationStore) -> None:
+    def __init__(
+        self,
+        *,
+        options: PortalOptions,
+        registrations: RegistrationStore,
+        rng: random.Random | None = None,
+    ) -> None:
         self.options = options
         self.registrations = registrations
         self.lines: dict[int, Line] = {}
         self._ids = itertools.count(1)
         self._config_ids = itertools.count(101)
-        self._rng = random.Random(options.seed)  # noqa: S311 - page order, not security
+        self._rng = rng or random.Random(options.seed)  # noqa: S311 - page order, not security
 
     # --- helpers --------------------------------------------------------------------
     def _visible(self, app_id: str | None) -> list[Line]:

@@ -63,9 +63,9 @@ class PortalState:
             access_token_ttl=options.access_token_ttl,
             domain=options.domain,
         )
-        self.lines = LineBook(options=options, registrations=registrations)
         self.application_token: str | None = None  # set by an install
         self.rng = random.Random(options.seed)  # noqa: S311 - fault dice, not security
+        self.lines = LineBook(options=options, registrations=registrations, rng=self.rng)
         self.methods: dict[str, Handler] = {
             "voximplant.sip.add": self.lines.add,
             "voximplant.sip.update": self.lines.update,

@@ -165,13 +165,19 @@ class AccountCallbacks:
             self._seen[reg_id] = now
         if now == "fail" and before != "fail":
             self._failed.add(reg_id)
-            self._found.append((FAIL, item))
+            self._tell(FAIL, item)
         elif now == "ok" and reg_id in self._failed:
             self._failed.discard(reg_id)
-            self._found.append((RECOVERED, {"sip_registration_id": reg_id}))
+            self._tell(RECOVERED, {"sip_registration_id": reg_id})
         self._schedule(reg_id, now)
         if self._found:
             self._wake.set()
+
+    def _tell(self, kind: str, item: dict[str, Any]) -> None:
+        """Queue a change for the next callback, if a URL is set now (Voximplant sends
+        nothing without one, and does not send later what happened before it was set)."""
+        if self.url is not None:
+            self._found.append((kind, item))
 
     def _schedule(self, reg_id: int, now: Health) -> None:
         timer = self._timers.pop(reg_id, None)
