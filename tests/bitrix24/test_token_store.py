@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from tests.bitrix24.conftest import DOMAIN, SettingsFactory
-from worker.adapters.bitrix24 import Bitrix24Client, Bitrix24Clients, TokenPair, TokenStore
-from worker.bootstrap import check_token_store
+from worker.adapters.bitrix24 import Bitrix24Client, TokenPair, TokenStore
+from worker.bootstrap import bitrix24_portals, check_token_store
 from worker.errors import AuthorizationError, ConfigurationError
 from worker.sandbox.portal import SandboxPortal
 
@@ -31,7 +31,7 @@ async def test_an_unwritable_store_refuses_the_refresh_and_keeps_the_token_valid
 ) -> None:
     path = unwritable(tmp_path)
     settings = make_settings("oauth").model_copy(update={"bitrix24_token_store": path})
-    client = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+    client = bitrix24_portals(settings, session=session).get(DOMAIN).client
     portal.expire_access_tokens()
     with pytest.raises(AuthorizationError) as caught:
         await client.connector_status()
@@ -68,7 +68,9 @@ async def test_a_save_that_fails_after_the_refresh_keeps_the_pair_and_says_so(
 ) -> None:
     settings = make_settings("oauth")
     store = SaveFails(settings.bitrix24_token_store)
-    client = Bitrix24Client(session=session, settings=settings, portal=DOMAIN, token_store=store)
+    client = Bitrix24Client(
+        session=session, portal=DOMAIN, config=settings.portals[DOMAIN], token_store=store
+    )
     portal.expire_access_tokens()
     with caplog.at_level(logging.CRITICAL, logger="worker.adapters.bitrix24.auth"):
         assert (await client.connector_status()).paid  # the command is not failed for it
@@ -89,7 +91,7 @@ async def test_a_save_that_fails_after_the_refresh_keeps_the_pair_and_says_so(
     assert (await client.connector_status()).paid
     assert not getattr(auth, "degraded", True)
     stored = json.loads(settings.bitrix24_token_store.read_text())[DOMAIN]
-    restarted = Bitrix24Clients(session=session, settings=settings).for_portal(DOMAIN)
+    restarted = bitrix24_portals(settings, session=session).get(DOMAIN).client
     portal.expire_access_tokens()
     assert (await restarted.connector_status()).paid  # refreshes with the saved token
     assert stored["refresh_token"]
