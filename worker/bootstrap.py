@@ -20,14 +20,14 @@ from worker.handlers.checking import Clock
 from worker.handlers.registry import build_handlers
 from worker.observability.upstream import UpstreamObserver
 from worker.runtime.processor import MessageObserver
-from worker.runtime.service import Worker
-from worker.runtime.wiring import build_worker
+from worker.runtime.service import Runner
+from worker.runtime.wiring import build_runner
 from worker.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class Application:
-    worker: Worker
+    worker: Runner
     bitrix24: Bitrix24Clients
     voximplant: VoximplantClient
 
@@ -57,5 +57,5 @@ async def application(
             settings=settings,
             clock=clock,
         )
-        worker = build_worker(settings, handlers=handlers, observer=message_observer)
+        worker = build_runner(settings, handlers=handlers, observer=message_observer)
         yield Application(worker=worker, bitrix24=bitrix24, voximplant=voximplant)

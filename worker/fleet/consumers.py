@@ -52,11 +52,13 @@ class ShardConsumers:
         prefetch: int,
         grace: float,
     ) -> None:
+        """``prefetch`` is the process's budget, shared by the shards it owns."""
         self._connection = connection
         self._names = names
         self._callback = callback
         self._prefetch = prefetch
         self._grace = grace
+        self._per_shard = prefetch
         self._shards: dict[int, _Shard] = {}
         self._giving: dict[int, asyncio.Task[None]] = {}
 
@@ -71,6 +73,8 @@ class ShardConsumers:
     async def apply(self, desired: Iterable[int]) -> None:
         """Subscribe to the shards in ``desired`` and give away the others."""
         want = frozenset(desired)
+        # SIPLINE_PREFETCH means deliveries in flight per process, in a fleet as alone
+        self._per_shard = max(1, -(-self._prefetch // max(1, len(want))))
         for number, shard in list(self._shards.items()):
             if shard.channel.is_closed and number not in self._giving:
                 log.warning("shard channel lost; subscribing again", extra={"shard": number})
@@ -95,7 +99,7 @@ class ShardConsumers:
         channel = await self._connection.channel(publisher_confirms=False)
         shard = _Shard(number=number, channel=channel)
         try:
-            await channel.set_qos(prefetch_count=self._prefetch)
+            await channel.set_qos(prefetch_count=self._per_shard)
             queue = await channel.get_queue(self._names.shard_queue(number), ensure=False)
             await queue.consume(self._on_message(shard), no_ack=False)
         except BaseException:

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
@@ -27,6 +28,22 @@ log = logging.getLogger(__name__)
 
 MessageCallback = Callable[[AbstractIncomingMessage], Awaitable[None]]
 ProcessorFactory = Callable[[Publisher, Declared], MessageCallback]
+
+
+class Runner(Protocol):
+    """What the entry point runs: a :class:`Worker`, or a fleet member (``worker.fleet``)."""
+
+    ready: asyncio.Event
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def consuming(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    async def run(self) -> None: ...
 
 
 class SupervisionError(SiplineError):

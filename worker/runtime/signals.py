@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from worker.runtime.service import Worker
+from worker.runtime.service import Runner
 
 
-async def run_until_signalled(worker: Worker) -> None:
+async def run_until_signalled(worker: Runner) -> None:
     """Run ``worker``; the first SIGTERM/SIGINT starts a graceful stop."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
