@@ -44,10 +44,10 @@ async def serve_noop(settings: Settings) -> None:
     """``worker.cli.run.serve`` with the trivial handler in place of the real ones."""
     from worker.observability.metrics import Metrics, serve_metrics
     from worker.runtime.signals import run_until_signalled
-    from worker.runtime.wiring import build_worker
+    from worker.runtime.wiring import build_runner
 
     metrics = Metrics()
-    worker = build_worker(settings, handlers={"line.reconcile": Noop()}, observer=metrics)
+    worker = build_runner(settings, handlers={"line.reconcile": Noop()}, observer=metrics)
     metrics.watch(worker)
     async with serve_metrics(metrics, worker, settings):
         await run_until_signalled(worker)
