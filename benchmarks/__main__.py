@@ -13,6 +13,7 @@ BENCHMARKS = {
     "sweep_requests": "a 1,000-line portal sweep: requests made against one call per line",
     "create_latency": "line.create end to end at 0 and 50 ms upstream latency, prefetch 1 and 64",
     "worker_cost": "the worker's CPU per command and its memory over 100,000 commands",
+    "fleet_scaling": "a fleet of 1, 2, 3 processes against one worker; the routing step's cost",
     "store_projection": "line projection into SQLite and PostgreSQL: events/s, single and batched",
     "status_projection": "event log → store projection: events/s and lag at 200 events/s",
     "dlq_listing": "sipline dlq list over 50,000 dead letters: time and peak memory",

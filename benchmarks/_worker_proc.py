@@ -47,10 +47,10 @@ async def serve_noop(settings: Settings) -> None:
     from worker.http.metrics import MetricsRoutes
     from worker.observability.metrics import Metrics
     from worker.runtime.signals import run_until_signalled
-    from worker.runtime.wiring import build_worker
+    from worker.runtime.wiring import build_runner
 
     metrics = Metrics()
-    worker = build_worker(settings, handlers={"line.reconcile": Noop()}, observer=metrics)
+    worker = build_runner(settings, handlers={"line.reconcile": Noop()}, observer=metrics)
     metrics.watch(worker)
     routes = [HealthRoutes(worker), MetricsRoutes(metrics)]
     async with http_server(routes, host=settings.metrics_host, port=settings.metrics_port):

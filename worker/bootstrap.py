@@ -35,14 +35,14 @@ from worker.http.metrics import MetricsRoutes
 from worker.observability.metrics import Metrics
 from worker.observability.upstream import UpstreamObserver
 from worker.runtime.processor import MessageObserver
-from worker.runtime.service import Worker
-from worker.runtime.wiring import build_worker
+from worker.runtime.service import Runner
+from worker.runtime.wiring import build_runner
 from worker.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class Application:
-    worker: Worker
+    worker: Runner
     bitrix24: Bitrix24Portals
     voximplant: VoximplantClient
     connection: AbstractRobustConnection  # the worker's; the exit stack closes it
@@ -142,7 +142,7 @@ async def application(
             settings=settings,
             clock=clock,
         )
-        worker = build_worker(
+        worker = build_runner(
             settings, handlers=handlers, observer=message_observer, connection=connection
         )
         http_url = None

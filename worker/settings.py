@@ -198,6 +198,25 @@ class Settings(BaseSettings):
         description="Retention of the event log stream by age (RabbitMQ syntax: 7D, 12h).",
     )
 
+    # --- fleet (several processes, each portal owned by one; docs/operations.md) ------
+    fleet: bool = Field(
+        default=False,
+        description=(
+            "Run as one member of a fleet: portals are sharded across every process started "
+            "with this on, one process per portal at a time."
+        ),
+    )
+    shards: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description=(
+            "Shard queues of a fleet; the same in every process. The broker keeps the count "
+            "in use and a process with another refuses to start: changing it needs a "
+            "drained fleet (docs/operations.md)."
+        ),
+    )
+
     # --- Bitrix24 ---------------------------------------------------------------
     portals: dict[str, PortalSettings] = Field(
         default_factory=dict,

@@ -24,6 +24,7 @@ from tests.amqp_helpers import AMQP_URL, Broker, broker, spec_for, unique_prefix
 from worker import __version__
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, TopologySpec
+from worker.errors import TransientError
 from worker.fleet.member import FleetConfig, FleetMember
 from worker.fleet.shards import shard_of
 from worker.fleet.topology import FleetNames, FleetSpec, delete_fleet
@@ -48,6 +49,7 @@ class Ledger:
     done: list[tuple[str, str, int, int]] = field(default_factory=list)  # member, portal, line, seq
     runs: int = 0
     killed: set[str] = field(default_factory=set)
+    fail_first: set[str] = field(default_factory=set)  # command ids that fail transiently once
 
     def handler(self, member: str) -> Any:
         async def handle(command: Any, context: CommandContext) -> Outcome:
@@ -63,6 +65,9 @@ class Ledger:
                 self.running[shard][member] -= 1
             if member in self.killed:
                 raise asyncio.CancelledError  # a dead process records nothing more
+            if command.id in self.fail_first:
+                self.fail_first.discard(command.id)
+                raise TransientError("portal unavailable", code="INTERNAL_SERVER_ERROR")
             seq = int(command.id.rsplit("-", 1)[1])
             self.done.append((member, command.portal, command.data.config_id, seq))
             data = LineReconciledData(

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sandbox-ctl": ("worker.cli.sandbox", "sandbox_ctl", "Steer a running sandbox."),
     "dlq": ("worker.cli.dlq", "dlq", "Inspect, replay and purge dead letters."),
     "events": ("worker.cli.events", "events", "Read the audit trail of events."),
+    "fleet": ("worker.cli.fleet", "fleet", "Look at a fleet of workers."),
     "portals": (
         "worker.cli.portals",
         "portals",

@@ -19,6 +19,7 @@ hands over atomically, returned deliveries first, in order (each counted as a de
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -30,6 +31,38 @@ from worker.fleet.topology import FleetNames
 from worker.runtime.service import MessageCallback
 
 log = logging.getLogger(__name__)
+
+
+class FifoGate:
+    """At most ``size`` holders; waiters get in strictly in arrival order, so deliveries
+    keep their order into the processor (whose per-line lock keeps it from there)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def enter(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.leave()  # the slot was handed over as we were cancelled: pass it on
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    def leave(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to the next in line
+                return
+        self._free += 1
 
 
 @dataclass(slots=True)
@@ -52,11 +85,14 @@ class ShardConsumers:
         prefetch: int,
         grace: float,
     ) -> None:
+        """``prefetch`` is the process's budget of deliveries being processed, shared by the
+        shards it owns; each shard may hold that many, the ones beyond wait their turn."""
         self._connection = connection
         self._names = names
         self._callback = callback
         self._prefetch = prefetch
         self._grace = grace
+        self._budget = FifoGate(prefetch)
         self._shards: dict[int, _Shard] = {}
         self._giving: dict[int, asyncio.Task[None]] = {}
 
@@ -109,13 +145,21 @@ class ShardConsumers:
         async def on_message(message: AbstractIncomingMessage) -> None:
             if shard.draining:
                 return  # held unacked: it goes back to the queue head when the channel closes
-            task = asyncio.current_task()
-            assert task is not None
-            shard.tasks.add(task)
+            # SIPLINE_PREFETCH bounds the work in progress per process, in a fleet as alone;
+            # a shard's own prefetch is as large, so one busy portal does not block the rest
+            await self._budget.enter()
             try:
-                await self._callback(message)
+                if shard.draining:
+                    return  # not started: it goes back with the others
+                task = asyncio.current_task()
+                assert task is not None
+                shard.tasks.add(task)
+                try:
+                    await self._callback(message)
+                finally:
+                    shard.tasks.discard(task)
             finally:
-                shard.tasks.discard(task)
+                self._budget.leave()
 
         return on_message
 

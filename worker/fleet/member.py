@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 from yarl import URL
 
+from worker.adapters.amqp.connection import BrokerUnreachable
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, TopologySpec, declare
 from worker.fleet.consumers import ShardConsumers
@@ -38,7 +40,12 @@ from worker.fleet.membership import Membership
 from worker.fleet.router import Router, RouterConfig
 from worker.fleet.shards import assign
 from worker.fleet.topology import FleetRefused, FleetSpec, declare_fleet
-from worker.runtime.service import ProcessorFactory, SupervisionError
+from worker.runtime.service import (
+    Phase,
+    ProcessorFactory,
+    SupervisionError,
+    WorkerStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,7 @@ class FleetConfig:
     prefetch: int
     shutdown_grace: float
     max_body_bytes: int
+    connect_timeout: float = 30.0
     beat_interval: float = 2.0
     missed_beats: int = 3
     amqp_heartbeat: int = 5
@@ -84,6 +92,8 @@ class FleetMember:
         self.router: Router | None = None
         self.connection: AbstractConnection | None = None
         self.ready = asyncio.Event()
+        self._started = time.monotonic()
+        self._stopped_at: float | None = None
 
     @property
     def in_flight(self) -> int:
@@ -100,23 +110,39 @@ class FleetMember:
     def members(self) -> frozenset[str]:
         return self._membership.live() if self._membership else frozenset({self.member_id})
 
+    def status(self) -> WorkerStatus:
+        """For health checks: starting (until it holds its share), consuming, or stopped."""
+        if self._stopped_at is not None:
+            return WorkerStatus(Phase.STOPPED, self._stopped_at, 10.0, self.in_flight)
+        if self.ready.is_set():
+            return WorkerStatus(Phase.CONSUMING, self._started, None, self.in_flight)
+        return WorkerStatus(
+            Phase.STARTING, self._started, self._config.connect_timeout, self.in_flight
+        )
+
     def stop(self) -> None:
         """Ask the member to hand everything over and exit (safe from a signal handler)."""
         self._stop.set()
 
     async def run(self) -> None:
         url = URL(self._config.amqp_url).update_query(heartbeat=self._config.amqp_heartbeat)
-        connection = await aio_pika.connect(
-            url,
-            client_properties={
-                "connection_name": f"sipline-fleet {self._fleet.names.prefix} {self.member_id}"
-            },
-        )
+        name = f"sipline-fleet {self._fleet.names.prefix} {self.member_id}"
+        try:
+            async with asyncio.timeout(self._config.connect_timeout):
+                connection = await aio_pika.connect(
+                    url, client_properties={"connection_name": name}
+                )
+        except (TimeoutError, OSError, aiormq.exceptions.AMQPConnectionError) as exc:
+            raise BrokerUnreachable(
+                f"no broker connection within {self._config.connect_timeout:g} s "
+                f"({type(exc).__name__})"
+            ) from None
         self.connection = connection
         try:
             await self._run(connection)
         finally:
             self.ready.clear()
+            self._stopped_at = time.monotonic()
             with contextlib.suppress(Exception):
                 await connection.close()
 

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
@@ -41,6 +42,24 @@ log = logging.getLogger(__name__)
 
 MessageCallback = Callable[[AbstractIncomingMessage], Awaitable[None]]
 ProcessorFactory = Callable[[Publisher, Declared], MessageCallback]
+
+
+class Runner(Protocol):
+    """What the entry point runs: a :class:`Worker`, or a fleet member (``worker.fleet``)."""
+
+    ready: asyncio.Event
+
+    @property
+    def in_flight(self) -> int: ...
+
+    @property
+    def consuming(self) -> bool: ...
+
+    def status(self) -> WorkerStatus: ...
+
+    def stop(self) -> None: ...
+
+    async def run(self) -> None: ...
 
 
 class SupervisionError(SiplineError):

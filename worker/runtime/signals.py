@@ -16,7 +16,7 @@ import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from worker.runtime.service import Worker
+from worker.runtime.service import Runner
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ async def signal_scope() -> AsyncIterator[Shutdown]:
             loop.remove_signal_handler(sig)
 
 
-async def run_until_signalled(worker: Worker) -> None:
+async def run_until_signalled(worker: Runner) -> None:
     """Run ``worker``; the first SIGTERM/SIGINT drains it, a second stops it at once."""
     async with signal_scope() as shutdown:
         shutdown.on_graceful(worker.stop)

@@ -1,4 +1,5 @@
-"""Build a :class:`Worker` from settings and a handler registry (no upstream clients here)."""
+"""Build a :class:`Worker` (or, with ``SIPLINE_FLEET``, a fleet member) from settings and a
+handler registry (no upstream clients here)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ from aio_pika.abc import AbstractRobustConnection
 from worker import __version__
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, Names, TopologySpec
+from worker.fleet.member import FleetConfig, FleetMember
+from worker.fleet.topology import FleetNames, FleetSpec
 from worker.runtime.handler import CommandHandler
 from worker.runtime.policy import RetryPolicy
 from worker.runtime.processor import MessageObserver, Processor, ProcessorConfig
-from worker.runtime.service import MessageCallback, Worker, WorkerConfig
+from worker.runtime.service import (
+    MessageCallback,
+    ProcessorFactory,
+    Runner,
+    Worker,
+    WorkerConfig,
+)
 from worker.settings import Settings
 
 
@@ -28,6 +37,39 @@ def topology_spec(settings: Settings) -> TopologySpec:
     )
 
 
+def build_runner(
+    settings: Settings,
+    *,
+    handlers: Mapping[str, CommandHandler],
+    observer: MessageObserver | None = None,
+    connection: AbstractRobustConnection | None = None,
+) -> Runner:
+    """A fleet member with ``SIPLINE_FLEET=true``, else the single-process worker.
+
+    ``connection`` is the single-process worker's (its owner closes it); a fleet member
+    opens its own, with a short heartbeat, so that a lost member is noticed in time.
+    """
+    if not settings.fleet:
+        return build_worker(settings, handlers=handlers, observer=observer, connection=connection)
+    spec = topology_spec(settings)
+    return FleetMember(
+        config=FleetConfig(
+            amqp_url=settings.amqp_url.get_secret_value(),
+            prefetch=settings.prefetch,
+            shutdown_grace=settings.shutdown_grace,
+            max_body_bytes=settings.max_body_bytes,
+            connect_timeout=settings.connect_timeout,
+        ),
+        topology=spec,
+        fleet=FleetSpec(
+            names=FleetNames(settings.topology_prefix),
+            shards=settings.shards,
+            delivery_limit=settings.delivery_limit,
+        ),
+        processor_factory=_processor_factory(settings, spec, handlers, observer),
+    )
+
+
 def build_worker(
     settings: Settings,
     *,
@@ -37,6 +79,26 @@ def build_worker(
 ) -> Worker:
     """The worker; on ``connection`` when given (its owner closes it), else on its own."""
     spec = topology_spec(settings)
+    return Worker(
+        config=WorkerConfig(
+            amqp_url=settings.amqp_url.get_secret_value(),
+            prefetch=settings.prefetch,
+            shutdown_grace=settings.shutdown_grace,
+            reconnect_timeout=settings.reconnect_timeout,
+            connect_timeout=settings.connect_timeout,
+        ),
+        topology=spec,
+        processor_factory=_processor_factory(settings, spec, handlers, observer),
+        connection=connection,
+    )
+
+
+def _processor_factory(
+    settings: Settings,
+    spec: TopologySpec,
+    handlers: Mapping[str, CommandHandler],
+    observer: MessageObserver | None,
+) -> ProcessorFactory:
     policy = RetryPolicy(delays=tuple(settings.retry_delays), max_attempts=settings.max_attempts)
     config = ProcessorConfig(
         max_body_bytes=settings.max_body_bytes,
@@ -54,15 +116,4 @@ def build_worker(
             observer=observer,
         )
 
-    return Worker(
-        config=WorkerConfig(
-            amqp_url=settings.amqp_url.get_secret_value(),
-            prefetch=settings.prefetch,
-            shutdown_grace=settings.shutdown_grace,
-            reconnect_timeout=settings.reconnect_timeout,
-            connect_timeout=settings.connect_timeout,
-        ),
-        topology=spec,
-        processor_factory=factory,
-        connection=connection,
-    )
+    return factory
