@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from worker.adapters.bitrix24.errors import upstream_error
 from worker.adapters.bitrix24.observer import Bitrix24Observer
 from worker.adapters.bitrix24.redact import Redactor, mask_url
-from worker.adapters.bitrix24.tokens import TokenPair, TokenStore
+from worker.adapters.bitrix24.tokens import TokenKeeper, TokenPair
 from worker.errors import UpstreamUnavailable
 from worker.settings import OAuthApp
 
@@ -78,7 +78,7 @@ class OAuthAuth:
         portal: str,
         app: OAuthApp,
         session: aiohttp.ClientSession,
-        store: TokenStore,
+        store: TokenKeeper,
         timeout: aiohttp.ClientTimeout,
         redactor: Redactor,
         observer: Bitrix24Observer,
@@ -113,26 +113,35 @@ class OAuthAuth:
 
     async def refresh(self, stale: str | None) -> None:
         async with self._lock:
-            if self._pair.access_token.get_secret_value() != stale:
+            if stale is None or self._pair.access_token.get_secret_value() != stale:
                 return  # another caller refreshed while this one waited
-            pair = await self._request_refresh()
+            requested = False
+
+            async def request(current: TokenPair) -> TokenPair:
+                nonlocal requested
+                requested = True
+                return await self._request_refresh(current)
+
+            pair = await self._store.refreshed(
+                self._portal, stale_access=stale, current=self._pair, request=request
+            )
             self._pair = pair
             self._remember(pair)
-            self.refreshes += 1
-            await self._store.save(self._portal, pair)
-            logger.info("bitrix24 %s: OAuth token refreshed and stored", self._portal)
+            if requested:
+                self.refreshes += 1
+                logger.info("bitrix24 %s: OAuth token refreshed and stored", self._portal)
 
     def _remember(self, pair: TokenPair) -> None:
         self._redactor.add(
             pair.access_token.get_secret_value(), pair.refresh_token.get_secret_value()
         )
 
-    async def _request_refresh(self) -> TokenPair:
+    async def _request_refresh(self, current: TokenPair) -> TokenPair:
         params = {
             "grant_type": "refresh_token",
             "client_id": self._app.client_id,
             "client_secret": self._app.client_secret.get_secret_value(),
-            "refresh_token": self._pair.refresh_token.get_secret_value(),
+            "refresh_token": current.refresh_token.get_secret_value(),
         }
         server = str(self._app.server_url)
         started = time.monotonic()

@@ -13,10 +13,23 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import SecretStr
+
+from worker.store import (
+    IssuedTokens,
+    NoTokens,
+    Store,
+    TokenPersistError,
+    TokenRecord,
+    TokenRefresher,
+    refresh_under_lock,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +42,30 @@ class TokenPair:
     refresh_token: SecretStr
 
 
+RefreshRequest = Callable[[TokenPair], Awaitable[TokenPair]]
+
+
+class TokenKeeper(Protocol):
+    """Where a portal's live pair is kept, and how a refresh is made safe."""
+
+    async def load(self, portal: str) -> TokenPair | None:
+        """The kept pair, or None (the configured pair is then the live one)."""
+        ...
+
+    async def refreshed(
+        self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
+    ) -> TokenPair:
+        """The pair after ``stale_access``: refreshed with ``request`` (at most once, and
+        never by two holders at a time) unless someone already replaced it."""
+        ...
+
+
 class TokenStore:
-    """Reads and writes the token file; one instance per process, shared by portals."""
+    """Reads and writes the token file; one instance per process, shared by portals.
+
+    One process only: the caller's per-portal lock is the only guard. For several
+    processes use :class:`SharedTokens`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -51,6 +86,13 @@ class TokenStore:
         """Persist a portal's new pair, keeping the other portals' entries."""
         async with self._lock:
             await asyncio.to_thread(self._write, portal, pair)
+
+    async def refreshed(
+        self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
+    ) -> TokenPair:
+        pair = await request(current)
+        await self.save(portal, pair)
+        return pair
 
     def _read(self) -> dict[str, object]:
         try:
@@ -83,3 +125,55 @@ class TokenStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class SharedTokens:
+    """Pairs kept in the store, shared by every process serving the portal.
+
+    A refresh runs under the store's lock (:func:`worker.store.refresh_under_lock`): one
+    request per expiry across all processes; the others read the pair it stored.
+    """
+
+    def __init__(self, store: Store, *, lifetime: timedelta = timedelta(hours=1)) -> None:
+        self._store, self._lifetime = store, lifetime
+
+    async def load(self, portal: str) -> TokenPair | None:
+        async with self._store.unit_of_work(readonly=True) as uow:
+            record = await uow.tokens.get(portal)
+        return None if record is None else TokenPair(record.access_token, record.refresh_token)
+
+    async def refreshed(
+        self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
+    ) -> TokenPair:
+        async def refresh(stored: TokenRecord) -> IssuedTokens:
+            pair = await request(TokenPair(stored.access_token, stored.refresh_token))
+            expires = datetime.now(UTC) + self._lifetime
+            return IssuedTokens(pair.access_token, pair.refresh_token, expires)
+
+        try:
+            record = await self._refresh(portal, stale_access, refresh)
+        except NoTokens:  # a pair from the settings, not yet in the store: put it there first
+            async with self._store.unit_of_work() as uow:
+                await uow.tokens.seed(
+                    portal,
+                    access_token=current.access_token,
+                    refresh_token=current.refresh_token,
+                    expires_at=None,
+                )
+                await uow.commit()
+            record = await self._refresh(portal, stale_access, refresh)
+        return TokenPair(record.access_token, record.refresh_token)
+
+    async def _refresh(
+        self,
+        portal: str,
+        stale_access: str,
+        refresh: TokenRefresher,
+    ) -> TokenRecord:
+        try:
+            return await refresh_under_lock(
+                self._store, portal, stale_access=stale_access, refresh=refresh
+            )
+        except TokenPersistError as exc:
+            logger.error("bitrix24 %s: refreshed OAuth pair kept in memory only", portal)
+            return exc.issued
