@@ -91,7 +91,7 @@ def test_bad_options_exit_2_without_echoing_the_secret(tmp_path: Path) -> None:
     backend = Backend("sqlite", f"sqlite:///{tmp_path / 'store.db'}", None, generate_key())
     env = store_env(backend, HOOK_URL=f"https://other.test/rest/1/{CANARY}/")
     cases = [
-        ("add", "x.bitrix24.test", "--webhook-url-env", "HOOK_URL"),  # another host
+        ("add", "x.bitrix24.test", "--webhook-url-env", "HOOK_URL", "--oauth"),  # both
         ("add", "x.bitrix24.test", "--webhook-url", f"https://x.bitrix24.test/{CANARY}"),
         ("add", "x.bitrix24.test"),  # neither webhook nor oauth
         ("add", "x.bitrix24.test", "--oauth", "--client-id", "a"),  # no secret

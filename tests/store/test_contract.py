@@ -283,3 +283,16 @@ async def test_prune_forgets_old_keys_and_a_redelivery_still_changes_nothing(
     async with store.unit_of_work(readonly=True) as uow:
         after = await uow.lines.get("one.bitrix24.test", 7)
     assert after == before
+
+
+async def test_seed_stores_a_pair_only_once(store: SqlStore) -> None:
+    async with store.unit_of_work() as uow:
+        first = await uow.tokens.seed(
+            "P.test", access_token=SecretStr("a"), refresh_token=SecretStr("r"), expires_at=None
+        )
+        again = await uow.tokens.seed(
+            "p.test", access_token=SecretStr("x"), refresh_token=SecretStr("y"), expires_at=T0
+        )
+        await uow.commit()
+    assert first == again
+    assert (first.access_token.get_secret_value(), first.generation) == ("a", 1)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from contracts.examples import EVENTS
 from worker.adapters.store import SqlStore
-from worker.store.projection import line_change, project
+from worker.projection.changes import apply_event
+from worker.store.projection import line_change
 
 
 async def test_examples_project_once_in_time_order(store: SqlStore) -> None:
     events = sorted(EVENTS.values(), key=lambda e: e.time)
     async with store.unit_of_work() as uow:
-        applied = {e.MESSAGE_TYPE: await project(uow, e) for e in events}
+        applied = {e.MESSAGE_TYPE: await apply_event(uow, e) for e in events}
         await uow.commit()
     assert applied == {
         "line.created": True,
@@ -23,7 +24,7 @@ async def test_examples_project_once_in_time_order(store: SqlStore) -> None:
         "command.replayed": False,
     }
     async with store.unit_of_work() as uow:
-        assert [await project(uow, e) for e in events] == [False] * len(events)
+        assert [await apply_event(uow, e) for e in events] == [False] * len(events)
         line = await uow.lines.get("example.bitrix24.ru", 42)
         made = await uow.creates.find(EVENTS["line.created"].causationid or "")
     assert line is not None

@@ -10,8 +10,10 @@ from pathlib import Path
 import click
 
 from worker.cli.common import env_file_option, fail, secret_values, settings_or_exit
+from worker.cli.store import store_secrets
 from worker.errors import ConfigurationError
 from worker.settings import Settings
+from worker.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +22,10 @@ async def serve(settings: Settings) -> None:
     """Run the worker with its HTTP endpoints until a signal stops it.
 
     Signals are handled from the first instruction: a SIGTERM while connecting ends the
-    start at once, one while consuming drains (see :mod:`worker.runtime.signals`).
+    start at once, one while consuming drains (see :mod:`worker.runtime.signals`). The
+    store comes first: its migrations run (once, under a lock) before anything is consumed.
     """
+    from worker.adapters.store import open_store
     from worker.bootstrap import application
     from worker.observability.metrics import Metrics
     from worker.observability.upstream import UpstreamObserver
@@ -30,6 +34,7 @@ async def serve(settings: Settings) -> None:
     metrics = Metrics()
     async with (
         signal_scope() as shutdown,
+        open_store(settings),
         application(
             settings,
             upstream_observer=UpstreamObserver(metrics=metrics),
@@ -58,12 +63,17 @@ def run(env_file: Path | None) -> None:
     from worker.runtime.service import SupervisionError
 
     logs.configure(
-        level=settings.log_level, fmt=settings.log_format, secrets=secret_values(settings)
+        level=settings.log_level,
+        fmt=settings.log_format,
+        secrets=[*secret_values(settings), *store_secrets(settings)],
     )
     try:
         asyncio.run(serve(settings))
     except ConfigurationError as exc:
         fail(str(exc))
+    except StoreUnavailable as exc:
+        log.critical("cannot open the store: %s", exc)
+        raise SystemExit(1) from None
     except SupervisionError as exc:
         log.critical("giving up: %s", exc)
         raise SystemExit(1) from None

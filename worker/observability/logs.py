@@ -150,4 +150,5 @@ def configure(
     root.setLevel(level.upper())
     logging.getLogger("aiormq").setLevel(max(root.level, logging.WARNING))
     logging.getLogger("aio_pika").setLevel(max(root.level, logging.WARNING))
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))  # the store logs
     return scrub

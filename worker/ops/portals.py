@@ -45,12 +45,16 @@ def bucket(value: str) -> tuple[int, float]:
 
 
 def webhook_url(value: str, *, portal: str) -> SecretStr:
-    """A webhook base URL of this portal: ``https://PORTAL/rest/USER_ID/CODE/``."""
+    """A webhook base URL: ``https://HOST/rest/USER_ID/CODE/``.
+
+    The host is usually the portal's domain, but need not be (a portal's own domain name,
+    the sandbox on 127.0.0.1), so it is not compared with ``portal``.
+    """
     parts = urlsplit(value.strip())
     if parts.scheme not in ("https", "http") or not WEBHOOK_PATH.fullmatch(parts.path):
         raise InvalidEntry("the webhook URL must look like https://PORTAL/rest/USER_ID/CODE/")
-    if (parts.hostname or "") != portal:
-        raise InvalidEntry(f"the webhook URL names another host than {portal}")
+    if not parts.hostname:
+        raise InvalidEntry(f"the webhook URL of {portal} names no host")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidEntry("the webhook URL must have no query, fragment or user info")
     return SecretStr(value.strip().rstrip("/") + "/")

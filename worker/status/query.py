@@ -47,13 +47,16 @@ class StatusQuery:
         async with self._store.unit_of_work(readonly=True) as uow:
             return await _lines(uow, selection)
 
-    async def overview(self, selection: Selection = Selection()) -> Overview:
-        """The selected lines grouped per portal, with every portal's full counts."""
+    async def overview(
+        self, selection: Selection = Selection(), *, every_portal: bool = False
+    ) -> Overview:
+        """The selected lines grouped per portal, with their portals' full counts
+        (``every_portal``: every portal with lines, selected or not)."""
         async with self._store.unit_of_work(readonly=True) as uow:
             lines = await _lines(uow, selection)
             counts = counts_by_portal(await uow.lines.counts())
             sweep = await uow.lines.last_sweep()
-        return group(lines, counts, sweep)
+        return group(lines, counts, sweep, every_portal=every_portal)
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """portal → verdict → live lines (``unchecked`` for lines without a verdict)."""

@@ -92,9 +92,14 @@ def group(
     lines: Iterable[LineRecord],
     counts: Mapping[str, Mapping[str, int]] | None = None,
     last_sweep: tuple[str, datetime] | None = None,
+    *,
+    every_portal: bool = False,
 ) -> Overview:
-    """Lines grouped per portal (worst first in each), portals with out-of-sync lines first."""
+    """Lines grouped per portal (worst first in each), portals with out-of-sync lines first;
+    ``every_portal``: also the portals in ``counts`` that have none of ``lines``."""
     by_portal: dict[str, list[LineRecord]] = {}
+    if every_portal and counts is not None:
+        by_portal = {portal: [] for portal in counts}
     for line in lines:
         by_portal.setdefault(line.portal, []).append(line)
     views = []

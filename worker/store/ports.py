@@ -85,6 +85,21 @@ class TokenRepository(Protocol):
         """
         ...
 
+    async def seed(
+        self,
+        portal: str,
+        *,
+        access_token: SecretStr,
+        refresh_token: SecretStr,
+        expires_at: datetime | None,
+    ) -> TokenRecord:
+        """Store this pair only if the portal has none; the stored pair either way.
+
+        For a pair configured in ``SIPLINE_PORTALS``: the first process to start puts it in
+        the store, the others (and every later start) keep what the store holds.
+        """
+        ...
+
     async def remove(self, portal: str) -> bool: ...
 
 

@@ -1,21 +1,13 @@
 """From the event log to the store: what one event means for the line projection.
 
-A consumer of the event-log stream does, per event::
-
-    async with store.unit_of_work() as uow:
-        changed = await project(uow, event)
-        await uow.commit()
-    # then remember the stream offset (after the commit: at-least-once)
-
-Redelivered and replayed events change nothing (the line repository is idempotent by event
-id), so the offset may lag the commits and a crash in between costs only a re-read. A
-rebuild is ``uow.lines.clear()`` and a read from the stream's first offset.
+:func:`line_change` is the one place that reads line events for the store; the projector
+(:mod:`worker.projection`) applies what it returns in batches. Redelivered and replayed
+events change nothing (the line repository is idempotent by event id).
 """
 
 from __future__ import annotations
 
 from contracts.events import Event, LineCreated, LineDeleted, LineReconciled, LineUpdated
-from worker.store.ports import UnitOfWork
 from worker.store.records import LineChange, LineChangeKind
 
 
@@ -75,19 +67,3 @@ def _change(
         verdict=verdict,
         findings=findings or [],
     )
-
-
-async def project(uow: UnitOfWork, event: Event) -> bool:
-    """Apply one event inside the caller's unit of work; False when it changed nothing.
-
-    A ``line.created`` also records its command id → line, so a redelivered
-    ``line.create`` can find the line it made even after a rename.
-    """
-    change = line_change(event)
-    if change is None:
-        return False
-    if change.kind == "created" and change.command_id is not None:
-        await uow.creates.record(
-            change.command_id, portal=change.portal, config_id=change.config_id
-        )
-    return await uow.lines.apply(change)

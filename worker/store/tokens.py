@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from collections.abc import Awaitable, Callable
 
 from worker.store.errors import StoreError, StoreUnavailable
 from worker.store.ports import Store, UnitOfWork
@@ -36,10 +36,8 @@ PERSIST_ATTEMPTS = 3
 PERSIST_BACKOFF = 0.2
 
 
-class TokenRefresher(Protocol):
-    """Calls the OAuth server with the current refresh token; returns the new pair."""
-
-    async def __call__(self, current: TokenRecord) -> IssuedTokens: ...
+TokenRefresher = Callable[[TokenRecord], Awaitable[IssuedTokens]]
+"""Calls the OAuth server with the current refresh token; returns the new pair."""
 
 
 class NoTokens(StoreError):

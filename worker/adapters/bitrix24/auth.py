@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 from worker.adapters.bitrix24.errors import upstream_error
 from worker.adapters.bitrix24.redact import Redactor, mask_url
-from worker.adapters.bitrix24.tokens import TokenPair, TokenStorage
+from worker.adapters.bitrix24.tokens import TokenKeeper, TokenPair
 from worker.adapters.upstream import RequestObserver
 from worker.errors import AuthorizationError, UpstreamUnavailable
 from worker.settings import OAuthApp
@@ -91,7 +91,7 @@ class OAuthAuth:
         portal: str,
         app: OAuthApp,
         session: aiohttp.ClientSession,
-        store: TokenStorage,
+        store: TokenKeeper,
         timeout: aiohttp.ClientTimeout,
         redactor: Redactor,
         observer: RequestObserver,
@@ -137,15 +137,41 @@ class OAuthAuth:
 
     async def refresh(self, stale: str | None) -> None:
         async with self._lock:
-            if self._pair.access_token.get_secret_value() != stale:
+            if stale is None or self._pair.access_token.get_secret_value() != stale:
                 return  # another caller refreshed while this one waited
-            if not self._unsaved:  # the stored refresh token is live: keep it so
-                await self._check_store()
-            pair = await self._request_refresh()
-            self._pair = pair
-            self._remember(pair)
+            if self._unsaved:
+                # the live pair exists only in this process (its save failed): refresh it
+                # directly, then try to save again
+                pair = await self._request_refresh(self._pair)
+                self._adopt(pair, requested=True)
+                await self._save(pair)
+                return
+            await self._check_store()  # never spend a refresh token that cannot be kept
+            issued: TokenPair | None = None
+
+            async def request(current: TokenPair) -> TokenPair:
+                nonlocal issued
+                issued = await self._request_refresh(current)
+                return issued
+
+            try:
+                pair = await self._store.refreshed(
+                    self._portal, stale_access=stale, current=self._pair, request=request
+                )
+            except OSError as exc:
+                if issued is None:
+                    raise
+                self._adopt(issued, requested=True)
+                self._degrade(exc)
+                return
+            self._adopt(pair, requested=issued is not None)
+
+    def _adopt(self, pair: TokenPair, *, requested: bool) -> None:
+        self._pair = pair
+        self._remember(pair)
+        if requested:
             self.refreshes += 1
-            await self._save(pair)
+            logger.info("bitrix24 %s: OAuth token refreshed", self._portal)
 
     async def _check_store(self) -> None:
         try:
@@ -164,39 +190,42 @@ class OAuthAuth:
                 code="TOKEN_STORE_UNWRITABLE",
             ) from None
 
+    def _degrade(self, exc: OSError) -> None:
+        self._last_save = time.monotonic()
+        self._unsaved = True
+        logger.critical(
+            "bitrix24 %s: refreshed OAuth tokens could not be saved (%s); portal degraded: "
+            "the live tokens exist only in this process, so do not restart it until "
+            "SIPLINE_BITRIX24_TOKEN_STORE is writable again (saving is retried every %.0f s)",
+            self._portal,
+            exc.strerror or type(exc).__name__,
+            RESAVE_INTERVAL,
+        )
+
     async def _save(self, pair: TokenPair) -> None:
         self._last_save = time.monotonic()
         try:
             await self._store.save(self._portal, pair)
         except OSError as exc:
-            self._unsaved = True
-            logger.critical(
-                "bitrix24 %s: refreshed OAuth tokens could not be saved (%s); portal degraded: "
-                "the live tokens exist only in this process, so do not restart it until "
-                "SIPLINE_BITRIX24_TOKEN_STORE is writable again (saving is retried every %.0f s)",
-                self._portal,
-                exc.strerror or type(exc).__name__,
-                RESAVE_INTERVAL,
-            )
+            self._degrade(exc)
             return
         if self._unsaved:
             logger.warning(
                 "bitrix24 %s: OAuth tokens saved at last; no longer degraded", self._portal
             )
         self._unsaved = False
-        logger.info("bitrix24 %s: OAuth token refreshed and stored", self._portal)
 
     def _remember(self, pair: TokenPair) -> None:
         self._redactor.add(
             pair.access_token.get_secret_value(), pair.refresh_token.get_secret_value()
         )
 
-    async def _request_refresh(self) -> TokenPair:
+    async def _request_refresh(self, current: TokenPair) -> TokenPair:
         params = {
             "grant_type": "refresh_token",
             "client_id": self._app.client_id,
             "client_secret": self._app.client_secret.get_secret_value(),
-            "refresh_token": self._pair.refresh_token.get_secret_value(),
+            "refresh_token": current.refresh_token.get_secret_value(),
         }
         server = str(self._app.server_url)
         started = time.monotonic()

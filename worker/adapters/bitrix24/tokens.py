@@ -2,11 +2,11 @@
 
 Bitrix24 refresh tokens are effectively single-use: once refreshed, the token in the
 settings is stale, and only the store knows the live one. So a refresh token must never be
-spent unless the new pair can be kept: :meth:`TokenStorage.check_writable` runs at start-up
+spent unless the new pair can be kept: :meth:`TokenKeeper.check_writable` runs at start-up
 (an unwritable store is a configuration error) and again before every refresh (see
 :mod:`worker.adapters.bitrix24.auth` for what happens when a save still fails).
 
-:class:`TokenStorage` is the port; :class:`TokenStore` keeps the pairs in a JSON file keyed
+:class:`TokenKeeper` is the port; :class:`TokenStore` keeps the pairs in a JSON file keyed
 by portal domain, written atomically (temp file + rename) with owner-only permissions. A
 database-backed store implements the same protocol.
 """
@@ -19,11 +19,23 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import SecretStr
+
+from worker.store import (
+    IssuedTokens,
+    NoTokens,
+    Store,
+    TokenPersistError,
+    TokenRecord,
+    TokenRefresher,
+    refresh_under_lock,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,21 +48,38 @@ class TokenPair:
     refresh_token: SecretStr
 
 
-class TokenStorage(Protocol):
-    """Where refreshed token pairs live across restarts."""
+RefreshRequest = Callable[[TokenPair], Awaitable[TokenPair]]
+
+
+class TokenKeeper(Protocol):
+    """Where a portal's live pair is kept, and how a refresh is made safe."""
 
     async def load(self, portal: str) -> TokenPair | None:
-        """The stored pair for a portal, or None."""
+        """The kept pair, or None (the configured pair is then the live one)."""
+        ...
+
+    async def refreshed(
+        self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
+    ) -> TokenPair:
+        """The pair after ``stale_access``: refreshed with ``request`` (at most once, and
+        never by two holders at a time) unless someone already replaced it."""
+        ...
 
     async def save(self, portal: str, pair: TokenPair) -> None:
-        """Persist a portal's new pair; raises ``OSError`` when it cannot."""
+        """Keep a pair refreshed earlier whose save failed; raises ``OSError`` when it cannot."""
+        ...
 
     async def check_writable(self) -> None:
-        """Raise ``OSError`` unless a :meth:`save` would succeed now."""
+        """Raise ``OSError`` unless a pair could be kept now (checked before a refresh)."""
+        ...
 
 
 class TokenStore:
-    """Reads and writes the token file; one instance per process, shared by portals."""
+    """Reads and writes the token file; one instance per process, shared by portals.
+
+    One process only: the caller's per-portal lock is the only guard. For several
+    processes use :class:`SharedTokens`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -88,6 +117,13 @@ class TokenStore:
         finally:
             Path(tmp).unlink(missing_ok=True)
 
+    async def refreshed(
+        self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
+    ) -> TokenPair:
+        pair = await request(current)
+        await self.save(portal, pair)
+        return pair
+
     def _read(self) -> dict[str, object]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -119,3 +155,69 @@ class TokenStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class SharedTokens:
+    """Pairs kept in the store, shared by every process serving the portal.
+
+    A refresh runs under the store's lock (:func:`worker.store.refresh_under_lock`): one
+    request per expiry across all processes; the others read the pair it stored.
+    """
+
+    def __init__(self, store: Store, *, lifetime: timedelta = timedelta(hours=1)) -> None:
+        self._store, self._lifetime = store, lifetime
+
+    async def check_writable(self) -> None:
+        """The store's writability was proven at start (migrations); a failed write is
+        handled by :meth:`refreshed`, which keeps the issued pair and writes it again."""
+
+    async def save(self, portal: str, pair: TokenPair) -> None:
+        async with self._store.unit_of_work() as uow:
+            await uow.tokens.put(
+                portal,
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                expires_at=None,
+            )
+            await uow.commit()
+
+    async def load(self, portal: str) -> TokenPair | None:
+        async with self._store.unit_of_work(readonly=True) as uow:
+            record = await uow.tokens.get(portal)
+        return None if record is None else TokenPair(record.access_token, record.refresh_token)
+
+    async def refreshed(
+        self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
+    ) -> TokenPair:
+        async def refresh(stored: TokenRecord) -> IssuedTokens:
+            pair = await request(TokenPair(stored.access_token, stored.refresh_token))
+            expires = datetime.now(UTC) + self._lifetime
+            return IssuedTokens(pair.access_token, pair.refresh_token, expires)
+
+        try:
+            record = await self._refresh(portal, stale_access, refresh)
+        except NoTokens:  # a pair from the settings, not yet in the store: put it there first
+            async with self._store.unit_of_work() as uow:
+                await uow.tokens.seed(
+                    portal,
+                    access_token=current.access_token,
+                    refresh_token=current.refresh_token,
+                    expires_at=None,
+                )
+                await uow.commit()
+            record = await self._refresh(portal, stale_access, refresh)
+        return TokenPair(record.access_token, record.refresh_token)
+
+    async def _refresh(
+        self,
+        portal: str,
+        stale_access: str,
+        refresh: TokenRefresher,
+    ) -> TokenRecord:
+        try:
+            return await refresh_under_lock(
+                self._store, portal, stale_access=stale_access, refresh=refresh
+            )
+        except TokenPersistError as exc:
+            logger.error("bitrix24 %s: refreshed OAuth pair kept in memory only", portal)
+            return exc.issued

@@ -17,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from worker.adapters.store.location import Location
+from worker.errors import ConfigurationError
 
 READONLY = "sipline_readonly"
 BUSY_TIMEOUT_MS = 15_000
@@ -37,9 +38,15 @@ def create_engine(location: Location) -> AsyncEngine:
 def _sqlite(location: Location) -> AsyncEngine:
     path = location.path
     assert path is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        path.touch(mode=0o600)  # SQLite gives its -wal and -shm files the same mode
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            path.touch(mode=0o600)  # SQLite gives its -wal and -shm files the same mode
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the store file {path} cannot be created ({exc.strerror or type(exc).__name__}); "
+            "set SIPLINE_DATA_DIR or SIPLINE_STORE_URL"
+        ) from None
     engine = create_async_engine(location.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine.sync_engine, "connect")

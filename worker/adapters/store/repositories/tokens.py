@@ -53,18 +53,49 @@ class SqlTokens(Repository):
             await self._conn.execute(
                 oauth_tokens.insert().values(portal=portal, generation=generation, **values)
             )
-            # a portal's first pair makes it servable: registry pollers must look again
-            await self._conn.execute(
-                update(counters)
-                .where(counters.c.name == PORTALS_COUNTER)
-                .values(value=counters.c.value + 1)
-            )
+            await self._bump_registry()
         return TokenRecord(
             portal=portal,
             access_token=access_token,
             refresh_token=refresh_token,
             expires_at=expires_at,
             generation=int(generation),
+        )
+
+    async def seed(
+        self,
+        portal: str,
+        *,
+        access_token: SecretStr,
+        refresh_token: SecretStr,
+        expires_at: datetime | None,
+    ) -> TokenRecord:
+        portal = portal.lower()
+        query = (
+            self._insert(oauth_tokens)
+            .values(
+                portal=portal,
+                access_token_enc=self._cipher.encrypt(access_token),
+                refresh_token_enc=self._cipher.encrypt(refresh_token),
+                expires_at=expires_at,
+                generation=1,
+                updated_at=self._now(),
+            )
+            .on_conflict_do_nothing(index_elements=["portal"])
+            .returning(oauth_tokens.c.portal)
+        )
+        if (await self._conn.execute(query)).first() is not None:
+            await self._bump_registry()
+        stored = await self.get(portal)
+        assert stored is not None
+        return stored
+
+    async def _bump_registry(self) -> None:
+        # a portal's first pair makes it servable: registry pollers must look again
+        await self._conn.execute(
+            update(counters)
+            .where(counters.c.name == PORTALS_COUNTER)
+            .values(value=counters.c.value + 1)
         )
 
     async def remove(self, portal: str) -> bool:
