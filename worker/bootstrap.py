@@ -38,6 +38,8 @@ from worker.runtime.processor import MessageObserver
 from worker.runtime.service import Runner
 from worker.runtime.wiring import build_runner
 from worker.settings import Settings
+from worker.store import Store
+from worker.store.sync import RegistrySync
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +113,14 @@ async def application(
     message_observer: MessageObserver | None = None,
     clock: Clock = time.time,
     metrics: Metrics | None = None,
+    store: Store | None = None,
 ) -> AsyncIterator[Application]:
     """Build the worker and everything it owns; close it all on exit.
 
     ``metrics``: serve them, with the health checks, on ``SIPLINE_METRICS_PORT``.
+    ``store``: follow its portal registry (added, changed, disabled and removed portals
+    are applied every ``SIPLINE_STORE_POLL_INTERVAL``; the store wins over
+    ``SIPLINE_PORTALS`` for a domain both name). Its owner opens and closes it.
     """
     credentials = load_configured_credentials(settings.voximplant_credentials)  # before I/O
     await check_token_store(settings)
@@ -133,6 +139,15 @@ async def application(
             aiohttp.ClientSession(raise_for_status=False, trust_env=False)
         )
         bitrix24 = bitrix24_portals(settings, session=session, observer=observer)
+        if store is not None:
+            await stack.enter_async_context(
+                RegistrySync(
+                    store=store,
+                    sink=bitrix24,
+                    static=settings.portals,
+                    interval=settings.store_poll_interval,
+                ).running()
+            )
         voximplant = voximplant_client(
             settings, session=session, credentials=credentials, observer=observer
         )

@@ -264,6 +264,11 @@ class Settings(BaseSettings):
         description="Apply pending store migrations at start; off: refuse to start until "
         "`sipline store upgrade` has run.",
     )
+    store_poll_interval: PositiveFloat = Field(
+        default=2.0,
+        description="Seconds between two looks of a running worker at the portal registry "
+        "(`sipline portals add/set/remove` take effect within this interval).",
+    )
 
     @field_validator("store_url", "store_schema", "store_key", mode="before")
     @classmethod

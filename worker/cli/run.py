@@ -34,12 +34,13 @@ async def serve(settings: Settings) -> None:
     metrics = Metrics()
     async with (
         signal_scope() as shutdown,
-        open_store(settings),
+        open_store(settings) as store,
         application(
             settings,
             upstream_observer=UpstreamObserver(metrics=metrics),
             message_observer=metrics,
             metrics=metrics,
+            store=store,
         ) as app,
     ):
         shutdown.on_graceful(app.worker.stop)
