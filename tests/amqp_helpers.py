@@ -103,8 +103,11 @@ class Broker:
 
 
 @asynccontextmanager
-async def broker(prefix: str, spec: TopologySpec) -> AsyncIterator[Broker]:
-    """Declares the topology, taps the events exchange and the DLQ, and cleans up."""
+async def broker(
+    prefix: str, spec: TopologySpec, *, tap_dead_letters: bool = True
+) -> AsyncIterator[Broker]:
+    """Declares the topology, taps the events exchange and (unless told not to: a test that
+    reads the DLQ itself) the DLQ, and cleans up."""
     from worker.adapters.amqp.topology import declare
 
     connection = await aio_pika.connect_robust(AMQP_URL)
@@ -115,8 +118,9 @@ async def broker(prefix: str, spec: TopologySpec) -> AsyncIterator[Broker]:
     tap: AbstractQueue = await channel.declare_queue(exclusive=True, auto_delete=True)
     await tap.bind(declared.events_exchange, routing_key="#")
     await tap.consume(events)
-    dlq = await channel.get_queue(spec.names.dead_letter_queue)
-    await dlq.consume(dead)
+    if tap_dead_letters:
+        dlq = await channel.get_queue(spec.names.dead_letter_queue)
+        await dlq.consume(dead)
     try:
         yield Broker(connection, channel, spec, events, dead)
     finally:

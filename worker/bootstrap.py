@@ -2,9 +2,10 @@
 adapters → handlers → worker → HTTP server.
 
 Every async resource has one owner here and is closed, in reverse order, by the exit stack:
-the robust AMQP connection (opened within ``SIPLINE_CONNECT_TIMEOUT``, closed without
-waiting for an absent broker), the upstreams' ``aiohttp`` session, and, when ``metrics`` is
-given, the HTTP server of ``/metrics``, ``/healthz`` and ``/readyz``.
+the store, the robust AMQP connection (opened within ``SIPLINE_CONNECT_TIMEOUT``, closed
+without waiting for an absent broker), the upstreams' ``aiohttp`` session, the line
+projection (event log → store, :mod:`worker.projection`), and, when ``metrics`` is given,
+the HTTP server of ``/metrics``, ``/healthz``, ``/readyz``, ``/v1/*`` and the status page.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
 from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
+from worker.adapters.amqp.topology import Names
 from worker.adapters.bitrix24 import Bitrix24Portals, Bitrix24Settings, TokenStore
 from worker.adapters.upstream import RequestObserver
 from worker.adapters.voximplant import (
@@ -32,8 +34,11 @@ from worker.handlers.registry import build_handlers
 from worker.http import http_server
 from worker.http.health import HealthRoutes
 from worker.http.metrics import MetricsRoutes
+from worker.http.server import Routes
+from worker.http.status_page import status_routes
 from worker.observability.metrics import Metrics
 from worker.observability.upstream import UpstreamObserver
+from worker.projection.service import running_projection
 from worker.runtime.processor import MessageObserver
 from worker.runtime.service import Runner
 from worker.runtime.wiring import build_runner
@@ -160,12 +165,26 @@ async def application(
         worker = build_runner(
             settings, handlers=handlers, observer=message_observer, connection=connection
         )
+        names = Names(settings.topology_prefix)
+        routes: list[Routes] = []
+        if store is not None:
+            await stack.enter_async_context(
+                running_projection(
+                    store=store,
+                    connection=connection,
+                    stream=names.events_log,
+                    registry=None if metrics is None else metrics.registry,
+                )
+            )
+            routes = status_routes(
+                store=store, amqp_url=settings.amqp_url.get_secret_value(), names=names
+            )
         http_url = None
         if metrics is not None:
             metrics.watch(worker)
             http_url = await stack.enter_async_context(
                 http_server(
-                    [HealthRoutes(worker), MetricsRoutes(metrics)],
+                    [HealthRoutes(worker), MetricsRoutes(metrics), *routes],
                     host=settings.metrics_host,
                     port=settings.metrics_port,
                 )

@@ -1,0 +1,203 @@
+"""Reading the line projection at fleet size: 10,000 portals × 5 lines, SQLite and PostgreSQL.
+
+The store is filled directly (the figures are about reading; filling through the projector
+is what ``status_projection`` measures). Then, each timed ``--runs`` times (best and median):
+
+* ``sipline status`` (every line, one table per portal, into a file: the plain layout) and
+  ``sipline status --verdict config_drift --json``, as processes, wall time from exec to exit;
+* ``GET /v1/lines?verdict=config_drift`` against a real aiohttp server on the same store;
+* ``GET /`` (the status page);
+
+beside a baseline: ``sipline status --help`` (the command's start-up alone) for the CLI, and
+``GET /v1/portals`` on an empty store for HTTP.
+
+    .venv/bin/python -m benchmarks.status_read [--portals 10000] [--lines 5] [--runs 5]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+from sqlalchemy import insert, text
+
+from worker.adapters.store import SqlStore, generate_key, open_store
+from worker.adapters.store.tables import lines
+from worker.http.api import StatusApiRoutes
+from worker.http.status_page import StatusPageRoutes
+from worker.settings import Settings
+from worker.status.query import StatusQuery
+
+SIPLINE = str(Path(sys.executable).with_name("sipline"))
+# per portal: one drifting line in ten portals' worth, the rest mostly fine
+VERDICTS = ["in_sync", "in_sync", "config_drift", "in_sync", "registration_failed"]
+T0 = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+async def fill(store: SqlStore, portals: int, per_portal: int) -> int:
+    rows = []
+    for p in range(portals):
+        for n in range(1, per_portal + 1):
+            verdict = VERDICTS[(p + n) % len(VERDICTS)]
+            rows.append(
+                {
+                    "portal": f"portal-{p:05d}.bitrix24.test",
+                    "config_id": n,
+                    "title": f"line {n} of portal {p}",
+                    "line_type": "cloud",
+                    "reg_id": p * 10 + n,
+                    "verdict": verdict,
+                    "verdict_since": T0 + timedelta(seconds=p),
+                    "last_checked": T0 + timedelta(seconds=p + n),
+                    "findings": [] if verdict == "in_sync" else [f"{verdict}: proxy differs"],
+                    "last_command_id": f"cmd-{p}-{n}",
+                    "deleted": False,
+                    "last_event_id": f"ev-{p}-{n}",
+                    "last_event_at": T0 + timedelta(seconds=p + n),
+                }
+            )
+    async with store.unit_of_work() as uow:
+        connection = uow.connection
+        for at in range(0, len(rows), 5000):
+            await connection.execute(insert(lines), rows[at : at + 5000])
+        await uow.commit()
+    return len(rows)
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIPLINE_")}
+    assert settings.store_url is not None
+    env["SIPLINE_STORE_URL"] = settings.store_url.get_secret_value()
+    if settings.store_schema:
+        env["SIPLINE_STORE_SCHEMA"] = settings.store_schema
+    if settings.store_key:
+        env["SIPLINE_STORE_KEY"] = settings.store_key.get_secret_value()
+    return env
+
+
+def time_cli(env: dict[str, str], args: list[str], out: Path) -> float:
+    with out.open("wb") as sink:
+        started = time.perf_counter()
+        subprocess.run([SIPLINE, *args], env=env, stdout=sink, check=True, timeout=120)
+        return time.perf_counter() - started
+
+
+async def time_get(session: aiohttp.ClientSession, url: str) -> float:
+    started = time.perf_counter()
+    async with session.get(url) as response:
+        assert response.status == 200, response.status
+        await response.read()
+    return time.perf_counter() - started
+
+
+def best_median(samples: list[float]) -> str:
+    return f"{min(samples):>7.3f} {statistics.median(samples):>7.3f}"
+
+
+async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> None:
+    async with open_store(settings) as store:
+        started = time.perf_counter()
+        count = await fill(store, args.portals, args.lines)
+        filled = time.perf_counter() - started
+        env = cli_env(settings)
+        out = tmp / "status.txt"
+        timings: dict[str, list[float]] = {}
+
+        def run_cli(name: str, argv: list[str]) -> None:
+            timings.setdefault(name, []).append(time_cli(env, argv, out))
+
+        for _ in range(args.runs):
+            run_cli("sipline status --help (baseline)", ["status", "--help"])
+            run_cli("sipline status", ["status"])
+            run_cli(
+                "sipline status --verdict config_drift --json",
+                ["status", "--verdict", "config_drift", "--json"],
+            )
+        shown = len(json.loads(out.read_text())["lines"])  # the last run: --json
+        app = web.Application()
+        query = StatusQuery(store=store)
+        StatusApiRoutes(query).install(app)
+        StatusPageRoutes(query).install(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        base = f"http://{host}:{port}"
+        try:
+            async with aiohttp.ClientSession() as session:
+                gets: dict[str, Callable[[], Awaitable[float]]] = {
+                    "GET /v1/lines?verdict=config_drift": lambda: time_get(
+                        session, f"{base}/v1/lines?verdict=config_drift"
+                    ),
+                    "GET /v1/portals": lambda: time_get(session, f"{base}/v1/portals"),
+                    "GET / (status page)": lambda: time_get(session, f"{base}/"),
+                }
+                for _ in range(args.runs):
+                    for name, get in gets.items():
+                        timings.setdefault(name, []).append(await get())
+        finally:
+            await runner.cleanup()
+    print(f"  {count} lines filled in {filled:.1f} s; --verdict config_drift finds {shown}")
+    print(f"  {'':<48}{'best':>7} {'median':>7} (s)")
+    for name, samples in timings.items():
+        print(f"  {name:<48}{best_median(samples)}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--portals", type=int, default=10_000)
+    parser.add_argument("--lines", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    key = generate_key()
+    with tempfile.TemporaryDirectory() as tmp:
+        backends = {
+            "sqlite": Settings(
+                store_url=SecretStr(f"sqlite:///{Path(tmp) / 'read.db'}"),
+                store_key=SecretStr(key),
+            ),
+            "postgresql": Settings(
+                store_url=SecretStr(args.postgres),
+                store_schema=f"bench_{uuid.uuid4().hex[:8]}",
+                store_key=SecretStr(key),
+            ),
+        }
+        for name, settings in backends.items():
+            print(f"{name}: {args.portals} portals × {args.lines} lines")
+            try:
+                await measure(settings, args, Path(tmp))
+            finally:
+                await _drop(settings)
+
+
+async def _drop(settings: Settings) -> None:
+    if settings.store_schema is None or settings.store_url is None:
+        return
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    url = settings.store_url.get_secret_value().replace("postgresql://", "postgresql+asyncpg://")
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.store_schema}" CASCADE'))
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
