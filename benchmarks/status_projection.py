@@ -31,8 +31,8 @@ from pathlib import Path
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from pydantic import SecretStr
-from sqlalchemy import text
 
+from benchmarks._store import drop_store_schema
 from contracts.events import (
     Bitrix24Side,
     Event,
@@ -242,7 +242,7 @@ async def main() -> None:
             try:
                 rate, baseline = await throughput(settings, args.events)
             finally:
-                await _drop(settings)
+                await drop_store_schema(settings)
             print(f"{name:<12}{rate:>12,.0f}{baseline:>12,.0f}{rate / baseline:>8.2f}")
         print(
             f"\nlag at {args.rate:g} events/s for {args.seconds:g} s: commit time - event time"
@@ -254,24 +254,12 @@ async def main() -> None:
             try:
                 projected, delivered = await lag(settings, args.rate, args.seconds)
             finally:
-                await _drop(settings)
+                await drop_store_schema(settings)
             print(
                 f"{name:<12}{len(projected):>8}{statistics.median(projected):>8.3f}"
                 f"{pct(projected, 0.99):>8.3f}{max(projected):>8.3f}"
                 f"{pct(delivered, 0.99):>10.3f}"
             )
-
-
-async def _drop(settings: Settings) -> None:
-    if settings.store_schema is None or settings.store_url is None:
-        return
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    url = settings.store_url.get_secret_value().replace("postgresql://", "postgresql+asyncpg://")
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.store_schema}" CASCADE'))
-    await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
+from benchmarks._store import drop_store_schema
 from worker.adapters.store import SqlStore, generate_key, open_store
 from worker.adapters.store.tables import lines
 from worker.http.api import StatusApiRoutes
@@ -184,19 +185,7 @@ async def main() -> None:
             try:
                 await measure(settings, args, Path(tmp))
             finally:
-                await _drop(settings)
-
-
-async def _drop(settings: Settings) -> None:
-    if settings.store_schema is None or settings.store_url is None:
-        return
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    url = settings.store_url.get_secret_value().replace("postgresql://", "postgresql+asyncpg://")
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.store_schema}" CASCADE'))
-    await engine.dispose()
+                await drop_store_schema(settings)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import text
 
+from benchmarks._store import drop_schema
 from worker.adapters.store import open_store
 from worker.settings import Settings
 from worker.store import LineChange
@@ -91,17 +91,8 @@ async def main() -> None:
                     rates.append(await run(settings, changes, batch))
                 finally:
                     if name == "postgresql":
-                        await _drop(args.postgres, f"bench_{tag}")
+                        await drop_schema(args.postgres, f"bench_{tag}")
             print(f"{name:<12}{rates[0]:>12,.0f}{rates[1]:>14,.0f}{rates[1] / rates[0]:>8.1f}")
-
-
-async def _drop(url: str, schema: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
-    async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await engine.dispose()
 
 
 if __name__ == "__main__":
