@@ -11,6 +11,7 @@ connection the server dropped is replaced rather than failing a unit of work.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event
@@ -53,13 +54,10 @@ def _sqlite(location: Location) -> AsyncEngine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-        ):
-            cursor.execute(pragma)
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        _enter_wal(cursor)
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -68,3 +66,20 @@ def _sqlite(location: Location) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _enter_wal(cursor: Any) -> None:
+    """Switch the file to WAL. SQLite does not call the busy handler for this switch, so
+    when several processes open a new store at once it can answer "database is locked" at
+    once: wait and try again, within the same busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, as the adapter re-raises it
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            # a connect hook is synchronous: this short pause happens only while another
+            # process holds the new file's lock, at connection time
+            time.sleep(0.05)
