@@ -5,7 +5,8 @@ Every async resource has one owner here and is closed, in reverse order, by the 
 the store, the robust AMQP connection (opened within ``SIPLINE_CONNECT_TIMEOUT``, closed
 without waiting for an absent broker), the upstreams' ``aiohttp`` session, the line
 projection (event log → store, :mod:`worker.projection`), and, when ``metrics`` is given,
-the HTTP server of ``/metrics``, ``/healthz``, ``/readyz``, ``/v1/*`` and the status page.
+the HTTP server of ``/metrics``, ``/healthz``, ``/readyz``, ``/v1/*``, the status page and
+Voximplant's callbacks (``POST /voximplant/callbacks``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from worker.errors import ConfigurationError
 from worker.handlers.checking import Clock
 from worker.handlers.registry import build_handlers
 from worker.http import http_server
+from worker.http.callbacks import voximplant_callback_routes
 from worker.http.health import HealthRoutes
 from worker.http.metrics import MetricsRoutes
 from worker.http.server import Routes
@@ -182,6 +184,16 @@ async def application(
         http_url = None
         if metrics is not None:
             metrics.watch(worker)
+            routes.append(
+                voximplant_callback_routes(
+                    settings,
+                    store=store,
+                    connection=connection,
+                    registry=metrics.registry,
+                    account_id=credentials.account_id,
+                    served=bitrix24.serves,
+                )
+            )
             http_url = await stack.enter_async_context(
                 http_server(
                     [HealthRoutes(worker), MetricsRoutes(metrics), *routes],

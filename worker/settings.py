@@ -299,14 +299,15 @@ class Settings(BaseSettings):
     )
     voximplant_api_key: SecretStr | None = Field(
         default=None,
-        description="The Voximplant account's API key, which signs its HTTP callbacks (secret; "
-        "`sipline sandbox` writes it). Reserved for verifying those callbacks: this version "
-        "serves no callback route and does not read it.",
+        description="The Voximplant account's API key, which signs its account callbacks "
+        "(secret; `sipline sandbox` writes it). With `SIPLINE_VOXIMPLANT_CALLBACK_SALT` it turns "
+        "on `POST /voximplant/callbacks` on the HTTP port; without either the route answers 503.",
     )
     voximplant_callback_salt: SecretStr | None = Field(
         default=None,
-        description="The salt of the Voximplant account's callback signatures (secret; "
-        "`sipline sandbox` writes it). Reserved like `SIPLINE_VOXIMPLANT_API_KEY`.",
+        description="The `callback_salt` set on the Voximplant account with `SetAccountInfo` "
+        "(secret, at most 40 characters; `sipline sandbox` writes it): each callback's hash is "
+        "md5(salt + account_id + api_key + callback_id).",
     )
 
     # --- reconciliation -----------------------------------------------------------

@@ -173,6 +173,38 @@ def converge(
 
 @sandbox_ctl.command()
 @target_options
+@click.argument("reg_id", type=click.IntRange(1))
+@click.option("--status-code", type=click.IntRange(100, 699), default=403, show_default=True)
+@click.option("--error-message", default="Forbidden", show_default=True)
+@click.option("--undo", is_flag=True, help="Judge REG_ID by the registrar's rules again.")
+def refuse(
+    *,
+    env_file: Path | None,
+    bitrix24_url: str | None,
+    voximplant_url: str | None,
+    portal: str | None,
+    reg_id: int,
+    status_code: int,
+    error_message: str,
+    undo: bool,
+) -> None:
+    """Make the registrar refuse REG_ID: it fails on both sides now (a real failure)."""
+    url = locate(env_file, bitrix24_url, voximplant_url, portal).account_url()
+    if undo:
+        run(with_session(lambda s: admin.admit(s, url, reg_id)))
+        click.echo(f"registration {reg_id} re-registered under the registrar's rules")
+        return
+    refused = admin.refuse
+    run(
+        with_session(
+            lambda s: refused(s, url, reg_id, status_code=status_code, error_message=error_message)
+        )
+    )
+    click.echo(f"registration {reg_id} is refused ({status_code} {error_message})")
+
+
+@sandbox_ctl.command()
+@target_options
 def stats(
     *,
     env_file: Path | None,

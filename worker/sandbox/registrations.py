@@ -6,7 +6,8 @@ the line's ``REG_ID`` and the Voximplant account's ``sip_registration_id``. Its 
 outcome is decided by the credentials against the configured :class:`AcceptRule` list.
 
 Divergence injection (:meth:`RegistrationStore.diverge`) changes only what the Voximplant
-side reports, so that the cross-check's every verdict can be produced on purpose.
+side reports, so that the cross-check's every verdict can be produced on purpose;
+:meth:`RegistrationStore.refuse` makes a working registration fail for real (both sides).
 
 Listeners (:meth:`RegistrationStore.listen`) hear of every change a request makes (create,
 re-register, diverge, remove) with the registration id; the account's callbacks use it
@@ -179,6 +180,25 @@ class RegistrationStore:
         reg.started_at = now
         reg.outcome = decide(self.rules, server, login, password)
         reg.divergence = Divergence()
+        self._changed(reg_id)
+
+    def refuse(
+        self, reg_id: int, *, status_code: int = 403, error_message: str = "Forbidden"
+    ) -> None:
+        """The registrar starts refusing the registration (its SIP provider changed the
+        password or blocked the account): its next re-registration, now, fails, and both
+        sides report the failure at once (no ``wait``/``in_progress`` in between)."""
+        reg = self._items[reg_id]
+        reg.started_at = self.clock() - self.wait_seconds - self.progress_seconds
+        reg.outcome = Outcome(False, status_code, error_message)
+        self._changed(reg_id)
+
+    def admit(self, reg_id: int) -> None:
+        """The registrar judges the registration by its rules again (undoes :meth:`refuse`);
+        it re-registers now and both sides report the outcome at once."""
+        reg = self._items[reg_id]
+        reg.started_at = self.clock() - self.wait_seconds - self.progress_seconds
+        reg.outcome = decide(self.rules, reg.server, reg.login, reg.password)
         self._changed(reg_id)
 
     def remove(self, reg_id: int) -> None:

@@ -122,6 +122,12 @@ class LineRepository(Protocol):
 
     async def get(self, portal: str, config_id: int) -> LineRecord | None: ...
 
+    async def by_reg_ids(self, reg_ids: Sequence[int]) -> list[LineRecord]:
+        """The live (not deleted) lines whose Voximplant registration is one of
+        ``reg_ids``, ordered by portal and config id (a Voximplant callback names only
+        the registration)."""
+        ...
+
     async def list(
         self,
         *,
@@ -182,6 +188,20 @@ class CallbackRepository(Protocol):
 
     async def remember(self, account_id: int, callback_id: str) -> bool:
         """True the first time this pair is seen, False for a repeat."""
+        ...
+
+    async def seen(self, account_id: int, callback_ids: Sequence[str]) -> set[str]:
+        """Which of ``callback_ids`` of the account were remembered before."""
+        ...
+
+    async def note_portal(self, portal: str, at: datetime) -> None:
+        """A callback named a line of ``portal`` at ``at``; only a later time replaces the
+        one kept."""
+        ...
+
+    async def last_by_portal(self) -> dict[str, datetime]:
+        """Portal → the time of the last callback that named one of its lines (for the
+        status page; portals no callback named are absent)."""
         ...
 
 

@@ -58,6 +58,10 @@ class Bitrix24Portals:
             raise BadInput(f"unknown portal {portal!r}", reason="unknown_portal")
         return entry.gateway
 
+    def serves(self, portal: str) -> bool:
+        """Whether ``portal`` is served now."""
+        return portal.lower() in self._entries
+
     def upsert(self, portal: str, config: PortalSettings) -> bool:
         """Serve ``portal`` with ``config``; False when it already did, with the same config.
 

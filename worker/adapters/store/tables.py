@@ -163,5 +163,12 @@ callbacks = Table(
     Index(None, "received_at"),
 )
 
+portal_callbacks = Table(
+    "portal_callbacks",
+    metadata,
+    Column("portal", String(253), primary_key=True),
+    Column("last_at", UTCDateTime, nullable=False),
+)
+
 PORTALS_COUNTER = "portals"
 KEY_CHECK = "key_check"

@@ -10,7 +10,16 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["AdminError", "clear_faults", "converge", "diverge", "inject_fault", "stats"]
+__all__ = [
+    "AdminError",
+    "admit",
+    "clear_faults",
+    "converge",
+    "diverge",
+    "inject_fault",
+    "refuse",
+    "stats",
+]
 
 
 class AdminError(Exception):
@@ -27,6 +36,24 @@ async def diverge(
 async def converge(session: aiohttp.ClientSession, admin_url: str, reg_id: int) -> None:
     """Report the truth for ``reg_id`` again."""
     await _send(session, "DELETE", f"{_base(admin_url)}registrations/{reg_id}/diverge", None)
+
+
+async def refuse(
+    session: aiohttp.ClientSession,
+    admin_url: str,
+    reg_id: int,
+    *,
+    status_code: int = 403,
+    error_message: str = "Forbidden",
+) -> None:
+    """The registrar refuses ``reg_id`` from now on: it fails on both sides, for real."""
+    body: dict[str, object] = {"status_code": status_code, "error_message": error_message}
+    await _send(session, "POST", f"{_base(admin_url)}registrations/{reg_id}/refuse", body)
+
+
+async def admit(session: aiohttp.ClientSession, admin_url: str, reg_id: int) -> None:
+    """The registrar judges ``reg_id`` by its rules again (it re-registers now)."""
+    await _send(session, "DELETE", f"{_base(admin_url)}registrations/{reg_id}/refuse", None)
 
 
 async def inject_fault(session: aiohttp.ClientSession, admin_url: str, **spec: object) -> None:

@@ -92,6 +92,8 @@ def build_app(backend: SandboxBackend) -> web.Application:
     app.router.add_delete("/_sandbox/faults", routes.clear_faults)
     app.router.add_post("/_sandbox/registrations/{reg_id}/diverge", routes.diverge)
     app.router.add_delete("/_sandbox/registrations/{reg_id}/diverge", routes.converge)
+    app.router.add_post("/_sandbox/registrations/{reg_id}/refuse", routes.refuse)
+    app.router.add_delete("/_sandbox/registrations/{reg_id}/refuse", routes.admit)
     app.router.add_get("/_sandbox/stats", routes.stats)
     app.router.add_post("/_sandbox/callback", routes.set_callback)
     return app
@@ -200,6 +202,27 @@ class _Routes:
             sip_username=None,
             deleted=False,
         )
+        return web.json_response({"ok": True})
+
+    async def refuse(self, request: web.Request) -> web.Response:
+        """The registrar refuses the registration from now on: it fails on both sides."""
+        reg_id = _reg_id(request, self.backend.store)
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            body = None
+        code = body.get("status_code", 403) if isinstance(body, dict) else None
+        message = body.get("error_message", "Forbidden") if isinstance(body, dict) else None
+        if not isinstance(code, int) or isinstance(code, bool) or not isinstance(message, str):
+            return web.json_response(
+                {"error": "the body is {status_code: int, error_message: str}"}, status=400
+            )
+        self.backend.store.refuse(reg_id, status_code=code, error_message=message)
+        return web.json_response({"ok": True})
+
+    async def admit(self, request: web.Request) -> web.Response:
+        reg_id = _reg_id(request, self.backend.store)
+        self.backend.store.admit(reg_id)
         return web.json_response({"ok": True})
 
     async def stats(self, _request: web.Request) -> web.Response:

@@ -1,13 +1,15 @@
-"""Small de-duplication records: create command ids → lines, inbound callback ids."""
+"""Small de-duplication records: create command ids → lines, inbound callback ids (and
+the time of the last callback per portal)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
 from worker.adapters.store.repositories.base import Repository
-from worker.adapters.store.tables import callbacks, create_commands
+from worker.adapters.store.tables import callbacks, create_commands, portal_callbacks
 
 
 class SqlCreates(Repository):
@@ -59,3 +61,26 @@ class SqlCallbacks(Repository):
             .returning(callbacks.c.account_id)
         )
         return (await self._conn.execute(query)).first() is not None
+
+    async def seen(self, account_id: int, callback_ids: Sequence[str]) -> set[str]:
+        if not callback_ids:
+            return set()
+        query = select(callbacks.c.callback_id).where(
+            callbacks.c.account_id == account_id,
+            callbacks.c.callback_id.in_(sorted(set(callback_ids))),
+        )
+        return {str(row[0]) for row in await self._conn.execute(query)}
+
+    async def note_portal(self, portal: str, at: datetime) -> None:
+        insert = self._insert(portal_callbacks).values(portal=portal.lower(), last_at=at)
+        await self._conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["portal"],
+                set_={"last_at": insert.excluded.last_at},
+                where=portal_callbacks.c.last_at < insert.excluded.last_at,
+            )
+        )
+
+    async def last_by_portal(self) -> dict[str, datetime]:
+        query = select(portal_callbacks.c.portal, portal_callbacks.c.last_at)
+        return {str(portal): at for portal, at in await self._conn.execute(query)}

@@ -127,6 +127,17 @@ class SqlLines(Repository):
         row = (await self._conn.execute(query)).mappings().first()
         return None if row is None else _record(row)
 
+    async def by_reg_ids(self, reg_ids: Sequence[int]) -> list[LineRecord]:
+        if not reg_ids:
+            return []
+        query = (
+            select(lines)
+            .where(lines.c.reg_id.in_(sorted(set(reg_ids))), lines.c.deleted.is_(False))
+            .order_by(lines.c.portal, lines.c.config_id)
+        )
+        rows = (await self._conn.execute(query)).mappings().all()
+        return [_record(row) for row in rows]
+
     async def list(
         self,
         *,
