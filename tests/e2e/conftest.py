@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from worker.runtime.wiring import topology_spec
 from worker.sandbox.portal import PortalOptions
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
 from worker.sandbox.stack import Sandbox
+from worker.settings import Settings
 
 PORTAL = "sandbox.bitrix24.test"
 
@@ -57,10 +59,10 @@ class Stack:
         return {"command_id": cid, **created}
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    sandbox = Sandbox(
-        directory=tmp_path / "sandbox",
+def e2e_sandbox(directory: Path) -> Sandbox:
+    """One roomy portal whose registrations settle in half a second."""
+    return Sandbox(
+        directory=directory / "sandbox",
         portals=[
             PortalOptions(
                 domain=PORTAL, cloud_pbx_limit=50, bucket_capacity=500, drain_per_second=100.0
@@ -69,19 +71,41 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         wait_seconds=0.2,
         progress_seconds=0.3,
     )
-    async with sandbox:
-        settings = runtime_settings(
-            unique_prefix("e2e"),
-            settle_intervals=[0.2, 0.5],
-            settle_deadline=5.0,
-            **sandbox.settings(),
-        )
-        async with broker(settings.topology_prefix, topology_spec(settings)) as b:
-            async with application(settings) as app:
-                task = asyncio.create_task(app.worker.run())
-                await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
-                try:
-                    yield Stack(sandbox=sandbox, app=app, broker=b)
-                finally:
-                    app.worker.stop()
-                    await asyncio.wait_for(task, timeout=30)
+
+
+def e2e_settings(prefix: str, sandbox: Sandbox, **overrides: Any) -> Settings:
+    """Settings for a worker against ``sandbox`` with short settle intervals."""
+    return runtime_settings(
+        unique_prefix(prefix),
+        settle_intervals=[0.2, 0.5],
+        settle_deadline=5.0,
+        **overrides,
+        **sandbox.settings(),
+    )
+
+
+@asynccontextmanager
+async def running_stack(
+    sandbox: Sandbox, settings: Settings, **application_options: Any
+) -> AsyncIterator[Stack]:
+    """The topology declared and tapped, and the worker consuming, until the block ends."""
+    async with (
+        broker(settings.topology_prefix, topology_spec(settings)) as b,
+        application(settings, **application_options) as app,
+    ):
+        task = asyncio.create_task(app.worker.run())
+        await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
+        try:
+            yield Stack(sandbox=sandbox, app=app, broker=b)
+        finally:
+            app.worker.stop()
+            await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with (
+        e2e_sandbox(tmp_path) as sandbox,
+        running_stack(sandbox, e2e_settings("e2e", sandbox)) as running,
+    ):
+        yield running
