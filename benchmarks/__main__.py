@@ -18,6 +18,7 @@ BENCHMARKS = {
     "status_projection": "event log → store projection: events/s and lag at 200 events/s",
     "dlq_listing": "sipline dlq list over 50,000 dead letters: time and peak memory",
     "sandbox_portals": "100 and 1,000 sandbox portals: one port each against one port for all",
+    "callback_latency": "sandbox registration failure → line.reconciled through the callback",
     "status_read": "sipline status, GET /v1/lines and the status page on 10,000 portals × 5 lines",
 }
 

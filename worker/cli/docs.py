@@ -200,5 +200,24 @@ def configuration_markdown(settings: type[BaseModel] = Settings) -> str:
         portals,
         "```",
         "",
+        *_CALLBACKS_SECTION,
     ]
     return "\n".join(lines)
+
+
+_CALLBACKS_SECTION = [
+    "## Voximplant callbacks",
+    "",
+    "With `SIPLINE_VOXIMPLANT_CALLBACK_SALT` and `SIPLINE_VOXIMPLANT_API_KEY` set, `sipline "
+    "run` serves `POST /voximplant/callbacks` on its HTTP port (`SIPLINE_METRICS_HOST`:"
+    "`SIPLINE_METRICS_PORT`): Voximplant's `sip_registration_fail` and "
+    "`sip_registration_recovered` account callbacks each become a `line.reconcile` of the "
+    "line that holds the registration, found through the store. Set the same salt on the "
+    "account with `SetAccountInfo` (`callback_url` = that URL as Voximplant reaches it, "
+    "`callback_salt`); the API key is the account's own (the control panel's API keys page, "
+    "or `GetAccountInfo` with password authentication). The callbacks of other accounts "
+    "than the one of `VOXIMPLANT_CREDENTIALS` are refused. Without both settings (or with "
+    "the HTTP port off) the route answers 503 and the worker says so in one line at start. "
+    "See [operations.md](operations.md#voximplant-callbacks).",
+    "",
+]
