@@ -202,9 +202,13 @@ def _start_sandbox(directory: Path, env_file: Path) -> Server:
     return server
 
 
-def _start_worker(directory: Path, env_file: Path, prefix: str) -> Server:
-    port = free_port()
+def _start_worker(
+    directory: Path, env_file: Path, prefix: str, *, port: int | None = None, **extra: str
+) -> Server:
+    """``sipline run`` on ``port`` (a free one by default), ready; ``extra`` settings."""
+    port = port or free_port()
     env = base_env(
+        **extra,
         SIPLINE_TOPOLOGY_PREFIX=prefix,
         SIPLINE_METRICS_PORT=str(port),
         SIPLINE_SETTLE_INTERVALS=INTERVALS,
