@@ -161,6 +161,15 @@ async def test_several_callbacks_in_one_request_each_count(route: Route) -> None
     assert await route.recorded(1, 2, 3) == {"1", "2", "3"}
 
 
+async def test_a_callback_of_another_type_is_acknowledged_and_ignored(route: Route) -> None:
+    other = {"callback_id": 50, "type": "min_balance", "account_id": ACCOUNT, "hash": sign(50)}
+    status, body = await route.post(other)
+    assert (status, body["accepted"], body["reconciles"]) == (200, [50], 0)
+    assert await route.commands() == []
+    assert await route.recorded(50) == {"50"}
+    assert route.count("sipline_voximplant_callbacks_received_total", type="other") == 1
+
+
 async def test_forged_unsigned_and_foreign_callbacks_are_refused(route: Route) -> None:
     forged = fail(5, 1001, signature=sign(5, salt="guessed-salt"))
     copied = fail(6, 1001, signature=sign(5))  # a real hash, of another callback

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SOURCE = "urn:sipline:voximplant-callbacks"
 # command ids are uuid5(NAMESPACE, "<account>/<callback>/<portal>/<config_id>")
 NAMESPACE = uuid.UUID("5b0c3f5e-6f1d-4c39-9a51-7c2f0e1b9d42")
+MAX_CONCURRENT_PUBLISHES = 64  # confirms awaited at once for one request
 
 
 class CommandSink(Protocol):
@@ -307,9 +308,13 @@ class CallbackIntake:
     async def _publish(self, commands: list[LineReconcile]) -> None:
         if not commands:
             return
-        outcomes = await asyncio.gather(
-            *(self._commands.publish(command) for command in commands), return_exceptions=True
-        )
+        limit = asyncio.Semaphore(MAX_CONCURRENT_PUBLISHES)
+
+        async def publish(command: LineReconcile) -> None:
+            async with limit:
+                await self._commands.publish(command)
+
+        outcomes = await asyncio.gather(*map(publish, commands), return_exceptions=True)
         failed = [o for o in outcomes if isinstance(o, BaseException)]
         for outcome in failed:
             if not isinstance(outcome, Exception):
