@@ -16,7 +16,7 @@ from tests.callbacks.helpers import fail
 from tests.callbacks.stack import SALT, Pushed, pushed_stack
 from tests.e2e.conftest import PORTAL
 from worker.adapters.store import SqlStore
-from worker.callbacks.intake import SOURCE
+from worker.callbacks.commands import SOURCE
 from worker.http.callbacks import PATH
 
 

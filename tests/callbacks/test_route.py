@@ -28,6 +28,7 @@ from tests.store.conftest import Backend
 from worker.adapters.amqp.commands import CommandPublisher
 from worker.adapters.store import SqlStore, open_store
 from worker.callbacks import CallbackIntake, CallbackSecrets
+from worker.callbacks.commands import command_id
 from worker.callbacks.metrics import CallbackMetrics
 from worker.http.callbacks import PATH, VoximplantCallbackRoutes, voximplant_callback_routes
 from worker.settings import Settings
@@ -139,7 +140,11 @@ async def test_a_good_callback_becomes_line_reconcile_commands(route: Route) -> 
         uuid.UUID(command["id"])
     # the id is a function of account, callback and line: a re-sent callback repeats it
     ids = {c["portal"]: c["id"] for c in commands}
-    assert len(set(ids.values())) == 2
+    assert ids == {
+        "alpha.test": command_id(ACCOUNT, 41, "alpha.test", 1),
+        "beta.test": command_id(ACCOUNT, 41, "beta.test", 2),
+    }
+    assert command_id(ACCOUNT, 42, "alpha.test", 1) != ids["alpha.test"]
     assert await route.recorded(41) == {"41"}
     async with route.store.unit_of_work(readonly=True) as uow:
         assert set(await uow.callbacks.last_by_portal()) == {"alpha.test", "beta.test"}

@@ -28,10 +28,10 @@ from worker.callbacks.intake import (
     CallbackSecrets,
     CommandSink,
     IntakeObserver,
-    IntakeResult,
     IntakeUnavailable,
 )
 from worker.callbacks.model import AccountCallback, MalformedCallbacks, parse_callbacks
+from worker.callbacks.result import IntakeResult
 
 __all__ = [
     "AccountCallback",

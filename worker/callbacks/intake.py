@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from pydantic import SecretStr
 
-from contracts import Command, LineReconcile, LineRefData
+from contracts import Command, LineReconcile
 from worker.callbacks import signature
+from worker.callbacks.commands import reconcile_command
 from worker.callbacks.model import AccountCallback, RegistrationItem
+from worker.callbacks.result import IntakeResult, Reconcile
 from worker.errors import SiplineError, TransientError
 from worker.store import LineRecord, Store
 
 log = logging.getLogger(__name__)
 
-SOURCE = "urn:sipline:voximplant-callbacks"
-# command ids are uuid5(NAMESPACE, "<account>/<callback>/<portal>/<config_id>")
-NAMESPACE = uuid.UUID("5b0c3f5e-6f1d-4c39-9a51-7c2f0e1b9d42")
 MAX_CONCURRENT_PUBLISHES = 64  # confirms awaited at once for one request
 
 
@@ -70,62 +68,6 @@ class CallbackSecrets:
 
     def __repr__(self) -> str:
         return f"CallbackSecrets(account_id={self.account_id})"
-
-
-@dataclass(frozen=True, slots=True)
-class Reconcile:
-    """One published command: the line and the callback that caused it."""
-
-    command_id: str
-    portal: str
-    config_id: int
-    reg_id: int
-    callback_id: int
-
-
-@dataclass(slots=True)
-class IntakeResult:
-    """What became of one request's callbacks (ids are Voximplant's own numbers)."""
-
-    accepted: list[int] = field(default_factory=list)
-    replayed: list[int] = field(default_factory=list)
-    refused: dict[int, str] = field(default_factory=dict)
-    orphans: list[int] = field(default_factory=list)
-    unserved: list[int] = field(default_factory=list)
-    reconciles: list[Reconcile] = field(default_factory=list)
-
-    @property
-    def verified(self) -> int:
-        return len(self.accepted) + len(self.replayed)
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "accepted": self.accepted,
-            "replayed": self.replayed,
-            "refused": {str(k): v for k, v in self.refused.items()},
-            "orphans": self.orphans,
-            "unserved": self.unserved,
-            "reconciles": len(self.reconciles),
-        }
-
-
-def command_id(account_id: int, callback_id: int, portal: str, config_id: int) -> str:
-    """The command id of the ``line.reconcile`` one callback causes for one line."""
-    return str(uuid.uuid5(NAMESPACE, f"{account_id}/{callback_id}/{portal}/{config_id}"))
-
-
-def reconcile_command(account_id: int, callback_id: int, line: LineRecord) -> LineReconcile:
-    ident = command_id(account_id, callback_id, line.portal, line.config_id)
-    return LineReconcile(
-        id=ident,
-        type="line.reconcile",
-        source=SOURCE,
-        time=datetime.now(UTC),
-        portal=line.portal,
-        subject=f"lines/{line.config_id}",
-        correlationid=ident,
-        data=LineRefData(config_id=line.config_id),
-    )
 
 
 def _utcnow() -> datetime:
