@@ -163,5 +163,16 @@ callbacks = Table(
     Index(None, "received_at"),
 )
 
+repairs = Table(
+    "repairs",
+    metadata,
+    Column("portal", String(253), nullable=False),
+    Column("config_id", BigInteger, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("note", JSON(none_as_null=True)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("portal", "config_id"),
+)
+
 PORTALS_COUNTER = "portals"
 KEY_CHECK = "key_check"
