@@ -82,3 +82,10 @@ async def test_the_memory_ledger_keeps_the_same_rules() -> None:
     assert [a.granted for a in answers] == [True, True, False]
     assert (await ledger.settle(PORTAL, [42], now=NOW + 3))[42].used == 2
     assert await ledger.settle(PORTAL, [42], now=NOW + 3) == {}
+
+
+async def test_a_sweep_sized_settle_reads_every_note(store: SqlStore) -> None:
+    ledger = StoreRepairLedger(store=store)
+    await ledger.spend(PORTAL, 1234, now=NOW, budget=3, note=note())
+    found = await ledger.settle(PORTAL, range(1, 2001), now=NOW + 1)  # more than one chunk
+    assert list(found) == [1234]

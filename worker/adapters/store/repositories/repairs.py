@@ -11,6 +11,8 @@ from worker.adapters.store.repositories.base import Repository
 from worker.adapters.store.tables import repairs
 from worker.store.records import RepairRecord
 
+CHUNK = 500
+
 
 class SqlRepairs(Repository):
     async def lock(self, portal: str, config_id: int) -> RepairRecord:
@@ -43,25 +45,29 @@ class SqlRepairs(Repository):
         await self._conn.execute(query)
 
     async def notes(self, portal: str, config_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        if not config_ids:
-            return {}
-        query = select(repairs.c.config_id, repairs.c.note).where(
-            and_(
-                repairs.c.portal == portal.lower(),
-                repairs.c.config_id.in_(list(config_ids)),
-                repairs.c.note.is_not(None),
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(config_ids):
+            query = select(repairs.c.config_id, repairs.c.note).where(
+                and_(
+                    repairs.c.portal == portal.lower(),
+                    repairs.c.config_id.in_(chunk),
+                    repairs.c.note.is_not(None),
+                )
             )
-        )
-        rows = (await self._conn.execute(query)).all()
-        return {int(row.config_id): dict(row.note) for row in rows if row.note}
+            rows = (await self._conn.execute(query)).all()
+            found.update((int(row.config_id), dict(row.note)) for row in rows if row.note)
+        return found
 
     async def clear_notes(self, portal: str, config_ids: Sequence[int]) -> None:
-        if not config_ids:
-            return
-        await self._conn.execute(
-            update(repairs)
-            .where(
-                and_(repairs.c.portal == portal.lower(), repairs.c.config_id.in_(list(config_ids)))
+        for chunk in _chunks(config_ids):
+            await self._conn.execute(
+                update(repairs)
+                .where(and_(repairs.c.portal == portal.lower(), repairs.c.config_id.in_(chunk)))
+                .values(note=None, updated_at=self._now())
             )
-            .values(note=None, updated_at=self._now())
-        )
+
+
+def _chunks(config_ids: Sequence[int]) -> list[list[int]]:
+    """The ids in groups small enough for any SQLite's limit on bound parameters (999)."""
+    ids = list(config_ids)
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
