@@ -5,44 +5,24 @@ deferred ``line.reconcile`` (the same command id, so every event of the operatio
 its causation) delivered again after the next settle interval; past the settle deadline the
 verdict is ``pending_timeout``. Nothing here sleeps while holding a delivery.
 
-Under a portal's ``repair`` policy (``worker.domain.repair``) a settled ``config_drift`` or
-``missing_registration`` is repaired here, for one line (``line.*`` commands) or for every
-line of a sweep alike: the budget is spent in the :class:`RepairLedger`, the line's own
-Bitrix24 server and login are applied again (``voximplant.sip.update``), the
-``line.reconciled`` says ``repair: started`` and a re-check with a fresh settle window
-follows. The next settled check of the line completes the repair into a ``line.repaired``
-(the verdict before and after). A line whose budget is spent is reported
-(``repair: exhausted``) and left alone.
+Every settled check then goes through the portal's repair policy (:class:`RepairStep`,
+``worker.handlers.repairing``), for one line (``line.*`` commands) or a sweep's lines alike.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Literal
+from dataclasses import dataclass
+from typing import Protocol
 
-from contracts import (
-    Command,
-    LineReconcile,
-    LineReconciledData,
-    LineRefData,
-    LineRepairedData,
-    Verdict,
-)
+from contracts import Command, LineReconcile, LineReconciledData, LineRefData, Verdict
 from worker.domain.crosscheck import Check, cross_check, timed_out
 from worker.domain.mapping import to_event_sides
 from worker.domain.model import Bitrix24Status, Line, VoximplantRegistration
-from worker.domain.repair import (
-    OBSERVE,
-    PortalPolicy,
-    RepairNote,
-    exhausted_finding,
-    reapply,
-)
+from worker.domain.repair import PortalPolicy
 from worker.domain.settle import SettlePlan, SettleState
-from worker.handlers.ports import PortalLines, Portals, Registrations, RepairLedger, RepairObserver
+from worker.handlers.ports import PortalLines, Registrations
 from worker.runtime.events import SOURCE
 from worker.runtime.handler import EventDraft, FollowUp
 
@@ -81,9 +61,33 @@ FollowUpId = Callable[[Line, int], str]
 """The id of the re-check after a line's ``n``-th repair within the hour."""
 
 
-class _NoObserver:
-    def repair(self, outcome: str) -> None:
-        return None
+class RepairStep(Protocol):
+    """What follows a settled check under a portal's policy (``worker.handlers.repairing``)."""
+
+    def policy(self, portal: str) -> PortalPolicy: ...
+
+    async def apply(
+        self,
+        command: Command,
+        portal: PortalLines,
+        settled: Sequence[tuple[Line, PassResult]],
+        *,
+        follow_up_id: FollowUpId,
+    ) -> list[PassResult]: ...
+
+
+def recheck_of(command: Command, line: Line, command_id: str) -> LineReconcile:
+    """The deferred ``line.reconcile`` of ``line`` that continues ``command``'s operation."""
+    return LineReconcile(
+        id=command_id,
+        type="line.reconcile",
+        source=SOURCE,
+        portal=command.portal,
+        subject=subject(line.config_id),
+        correlationid=command.correlationid or command.id,
+        causationid=command.id,
+        data=LineRefData(config_id=line.config_id),
+    )
 
 
 def reconciled(
@@ -119,18 +123,14 @@ class LineChecker:
         registrations: Registrations,
         plan: SettlePlan,
         clock: Clock = time.time,
-        portals: Portals | None = None,
-        ledger: RepairLedger | None = None,
-        observer: RepairObserver | None = None,
+        repairs: RepairStep | None = None,
     ) -> None:
-        """``portals`` and ``ledger`` together enable repairs (each portal's policy says
-        whether to); without them every portal is observed only."""
+        """``repairs`` applies each portal's repair policy to settled checks; without it
+        every portal is observed only."""
         self._registrations = registrations
         self._plan = plan
         self._clock = clock
-        self._portals = portals
-        self._ledger = ledger
-        self._observer: RepairObserver = observer or _NoObserver()
+        self._repairs = repairs
 
     def now(self) -> float:
         return self._clock()
@@ -142,12 +142,6 @@ class LineChecker:
         b24 = await portal.status(line.reg_id)
         vox = await self._registrations.registration(line.reg_id)
         return Observation(cross_check(line, b24, vox), b24, vox)
-
-    def policy(self, portal: str) -> PortalPolicy:
-        """The portal's policy; the observe policy when repairs are not wired."""
-        if self._portals is None or self._ledger is None:
-            return OBSERVE
-        return self._portals.policy(portal)
 
     async def run_pass(
         self, command: Command, portal: PortalLines, line: Line, settle: SettleState
@@ -171,114 +165,11 @@ class LineChecker:
         *,
         follow_up_id: FollowUpId,
     ) -> list[PassResult]:
-        """Apply the portal's repair policy to settled checks (one line's, or a sweep's).
-
-        Completes the repairs these checks follow (``line.repaired``), then repairs the
-        lines that need it while their budget lasts; results are returned in order.
-        """
-        policy = self.policy(command.portal)
-        if not policy.repairs or self._ledger is None:
+        """Apply the portal's repair policy to settled checks (one line's, or a sweep's);
+        the results in order, each unchanged when there is nothing to repair."""
+        if self._repairs is None or not self._repairs.policy(command.portal).repairs:
             return [result for _, result in settled]
-        now = self.now()
-        notes = await self._ledger.settle(
-            command.portal, [line.config_id for line, _ in settled], now=now
-        )
-        out: list[PassResult] = []
-        for line, checked in settled:
-            result = checked
-            note = notes.get(line.config_id)
-            if note is not None and result.verdict is not None:
-                result = replace(result, repaired=self._repaired(line, note, result.verdict))
-            if policy.wants_repair(result.verdict):
-                result = await self._repair(
-                    command, portal, policy, line, result, follow_up_id=follow_up_id
-                )
-            out.append(result)
-        return out
-
-    def _repaired(self, line: Line, note: RepairNote, after: Verdict) -> EventDraft:
-        outcome: Literal["done", "failed"] = "done" if after is Verdict.IN_SYNC else "failed"
-        self._observer.repair(outcome)
-        data = LineRepairedData(
-            config_id=line.config_id,
-            reg_id=line.reg_id,
-            verdict_before=note.verdict,
-            findings_before=list(note.findings),
-            reapplied_fields=list(note.fields),
-            server=note.server,
-            login=note.login,
-            verdict_after=after,
-            outcome=outcome,
-            repairs_in_window=note.used,
-            repair_budget=note.budget,
-            repaired_at=datetime.fromtimestamp(note.at, UTC),
-        )
-        return EventDraft(data, subject=subject(line.config_id))
-
-    async def _repair(
-        self,
-        command: Command,
-        portal: PortalLines,
-        policy: PortalPolicy,
-        line: Line,
-        result: PassResult,
-        *,
-        follow_up_id: FollowUpId,
-    ) -> PassResult:
-        """Repair one line if its budget allows: the reconciled event says what was done."""
-        values = reapply(line)
-        if values is None or result.event is None or result.verdict is None:
-            return result  # nothing of Bitrix24's own to apply again
-        assert self._ledger is not None
-        reconciled = result.event.data
-        assert isinstance(reconciled, LineReconciledData)
-        now = self.now()
-        note = RepairNote(
-            verdict=result.verdict,
-            findings=tuple(reconciled.findings),
-            server=values.server,
-            login=values.login,
-            fields=tuple(values.fields),
-            at=now,
-            budget=policy.budget,
-        )
-        spent = await self._ledger.spend(
-            command.portal, line.config_id, now=now, budget=policy.budget, note=note
-        )
-        if not spent.granted:
-            self._observer.repair("exhausted")
-            data = reconciled.model_copy(
-                update={
-                    "repair": "exhausted",
-                    "findings": [*reconciled.findings, exhausted_finding(spent)],
-                }
-            )
-            return replace(result, event=EventDraft(data, subject=result.event.subject))
-        await portal.update_line(
-            line.config_id, title=None, server=values.server, login=values.login, password=None
-        )
-        started = SettleState.start(now)
-        delay = self._plan.next_delay(started.attempt, 0.0)
-        assert delay is not None  # a fresh window always has a first interval
-        recheck = self._recheck(command, line, follow_up_id(line, spent.used))
-        data = reconciled.model_copy(update={"repair": "started"})
-        return replace(
-            result,
-            event=EventDraft(data, subject=result.event.subject),
-            follow_up=FollowUp(recheck, delay=delay, settle=started),
-        )
-
-    def _recheck(self, command: Command, line: Line, command_id: str) -> LineReconcile:
-        return LineReconcile(
-            id=command_id,
-            type="line.reconcile",
-            source=SOURCE,
-            portal=command.portal,
-            subject=subject(line.config_id),
-            correlationid=command.correlationid or command.id,
-            causationid=command.id,
-            data=LineRefData(config_id=line.config_id),
-        )
+        return await self._repairs.apply(command, portal, settled, follow_up_id=follow_up_id)
 
     def conclude(
         self,
@@ -307,5 +198,5 @@ class LineChecker:
             final = timed_out(check)
             event = reconciled(line, final, b24, vox, attempts=state.attempt, settle_seconds=None)
             return PassResult(event=event, verdict=final.verdict)
-        recheck = self._recheck(command, line, follow_up_id or command.id)
+        recheck = recheck_of(command, line, follow_up_id or command.id)
         return PassResult(follow_up=FollowUp(recheck, delay=delay, settle=state))

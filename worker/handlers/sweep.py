@@ -43,7 +43,7 @@ class SweepPortal:
 
     async def __call__(self, command: PortalSweep, context: CommandContext) -> Outcome:
         portal = self._portals.get(command.portal)
-        policy = self._checker.policy(command.portal)
+        policy = self._portals.policy(command.portal)
         survey = await portal.survey()
         lines, statuses = survey.lines, survey.statuses
         account = (
