@@ -116,7 +116,7 @@ class VoximplantSide(Data):
     )
 
 
-RepairAction = Literal["started", "exhausted"]
+RepairAction = Literal["started", "exhausted", "not_applied"]
 """What a repair policy did about a verdict (``line.reconciled``'s ``repair``)."""
 
 ReappliedField = Literal["title", "server", "login"]
@@ -144,8 +144,10 @@ class LineReconciledData(Data):
             "What the portal's repair policy did about this verdict: started (the line was "
             "re-applied from Bitrix24; a line.repaired follows once it is checked again), "
             "exhausted (repair_exhausted: the line's repair budget for the hour is spent, the "
-            "line is left alone and reported); null when nothing was done (the observe "
-            "policy, or a verdict that is never repaired)."
+            "line is left alone and reported), not_applied (Bitrix24 refused or did not "
+            "answer the update: the last finding says why; the next check tries again while "
+            "the budget lasts); null when nothing was done (the observe policy, or a verdict "
+            "that is never repaired)."
         ),
         examples=["started"],
     )

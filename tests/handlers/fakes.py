@@ -73,6 +73,8 @@ class FakePortal:
     calls: list[str] = field(default_factory=list)
     updates: list[dict[str, object]] = field(default_factory=list)
     """What each ``update_line`` was given (the password as given: a SecretStr or None)."""
+    update_error: Exception | None = None
+    """Raised by every ``update_line`` when set."""
     on_update: Callable[[Line], None] | None = None
     """Called with the line after each update: a test's stand-in for Bitrix24 pushing the
     line to Voximplant again."""
@@ -122,6 +124,8 @@ class FakePortal:
         password: SecretStr | None,
     ) -> None:
         self.calls.append("update_line")
+        if self.update_error is not None:
+            raise self.update_error
         if config_id not in self.lines:
             raise LineNotFound(f"line {config_id} does not exist")
         self.updates.append(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from contracts import (
     LineReconcile,
     LineReconciledData,
@@ -29,8 +31,10 @@ from tests.handlers.fakes import (
     FakeRepairs,
     command,
 )
+from worker.domain.errors import LineNotFound
 from worker.domain.model import Line
 from worker.domain.repair import PortalPolicy
+from worker.errors import TransientError
 from worker.handlers.registry import build_handlers
 from worker.runtime.handler import CommandContext, CommandHandler, FollowUp, Outcome
 from worker.settings import Settings
@@ -279,3 +283,28 @@ async def test_orphans_are_listed_even_when_the_portal_has_no_cloud_line() -> No
     assert swept.orphans is not None
     assert swept.orphans.count == 1
     assert swept.upstream_calls["voximplant"] == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransientError("Bitrix24 answered 503", code="QUERY_LIMIT_EXCEEDED"),
+        LineNotFound("line 42 does not exist", code="ERROR_NOT_FOUND"),
+    ],
+    ids=["transient", "gone"],
+)
+async def test_an_update_bitrix24_refuses_is_reported_not_raised(error: Exception) -> None:
+    rig = Rig(REPAIR)
+    rig.diverge(**DRIFTED)
+    rig.portal.update_error = error
+    outcome = await rig.reconcile()
+    data = reconciled(outcome)
+    assert (data.verdict, data.repair) == (Verdict.CONFIG_DRIFT, "not_applied")
+    assert data.findings[-1].startswith("repair not applied: voximplant.sip.update failed (")
+    assert outcome.follow_ups == []
+    assert rig.observer.outcomes == ["failed"]
+    rig.portal.update_error = None  # the next check tries again; no line.repaired is owed
+    again = await rig.reconcile("r2")
+    assert (reconciled(again).repair, repaired(again)) == ("started", [])
+    [done] = repaired(await rig.follow(again.follow_ups[0]))
+    assert done.repairs_in_window == 2  # the refused attempt counted against the budget

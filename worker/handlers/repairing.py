@@ -8,7 +8,9 @@ a password), the ``line.reconciled`` says ``repair: started`` and a re-check wit
 settle window and an id of its own follows. The next settled check of the line, whichever
 command makes it, completes the repair into a ``line.repaired`` (the verdict before and
 after), published after that check's ``line.reconciled``. A line whose budget is spent is
-reported (``repair: exhausted``, a ``repair_exhausted:`` finding) and left alone.
+reported (``repair: exhausted``, a ``repair_exhausted:`` finding) and left alone. An update
+Bitrix24 refuses or does not answer is reported (``repair: not_applied``) without failing the
+command: in a sweep one line's repair must not cost every other line its report.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from contracts import Command, LineReconciledData, LineRepairedData, Verdict
 from worker.domain.model import Line
 from worker.domain.repair import PortalPolicy, RepairNote, exhausted_finding, reapply
 from worker.domain.settle import SettlePlan, SettleState
+from worker.errors import PermanentError, TransientError
 from worker.handlers.checking import Clock, FollowUpId, PassResult, recheck_of, subject
 from worker.handlers.ports import PortalLines, Portals, RepairLedger, RepairObserver
 from worker.runtime.handler import EventDraft, FollowUp
@@ -144,9 +147,20 @@ class Repairs:
                 }
             )
             return replace(result, event=EventDraft(data, subject=result.event.subject))
-        await portal.update_line(
-            line.config_id, title=None, server=values.server, login=values.login, password=None
-        )
+        try:
+            await portal.update_line(
+                line.config_id, title=None, server=values.server, login=values.login, password=None
+            )
+        except (TransientError, PermanentError) as exc:
+            # One line's failed repair must not fail the check (or a sweep of every line):
+            # it is reported, counted against the budget, and tried again at a later check.
+            await self._ledger.settle(command.portal, [line.config_id], now=now)  # not made
+            self._observer.repair("failed")
+            finding = f"repair not applied: voximplant.sip.update failed ({exc.code}: {exc})"
+            data = reconciled.model_copy(
+                update={"repair": "not_applied", "findings": [*reconciled.findings, finding]}
+            )
+            return replace(result, event=EventDraft(data, subject=result.event.subject))
         started = SettleState.start(now)
         delay = self._plan.next_delay(started.attempt, 0.0)
         assert delay is not None  # a fresh window always has a first interval
