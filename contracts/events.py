@@ -116,6 +116,13 @@ class VoximplantSide(Data):
     )
 
 
+RepairAction = Literal["started", "exhausted", "not_applied"]
+"""What a repair policy did about a verdict (``line.reconciled``'s ``repair``)."""
+
+ReappliedField = Literal["title", "server", "login"]
+"""A line setting a repair sends again; the password is never one of them (Bitrix24 keeps it)."""
+
+
 class LineReconciledData(Data):
     """The outcome of cross-checking one line's registration on both sides."""
 
@@ -130,6 +137,82 @@ class LineReconciledData(Data):
     attempts: NonNegativeInt = Field(description="Cross-checks made before the verdict.")
     settle_seconds: float | None = Field(
         default=None, description="Seconds from the first check until the line settled."
+    )
+    repair: RepairAction | None = Field(
+        default=None,
+        description=(
+            "What the portal's repair policy did about this verdict: started (the line was "
+            "re-applied from Bitrix24; a line.repaired follows once it is checked again), "
+            "exhausted (repair_exhausted: the line's repair budget for the hour is spent, the "
+            "line is left alone and reported), not_applied (Bitrix24 refused or did not "
+            "answer the update: the last finding says why; the next check tries again while "
+            "the budget lasts); null when nothing was done (the observe policy, or a verdict "
+            "that is never repaired)."
+        ),
+        examples=["started"],
+    )
+
+
+class LineRepairedData(Data):
+    """A line was repaired: Bitrix24's own settings were applied again and it was re-checked."""
+
+    config_id: ConfigId
+    reg_id: RegId = None
+    verdict_before: Verdict = Field(
+        description="The verdict that was repaired: config_drift or missing_registration.",
+        examples=["config_drift"],
+    )
+    findings_before: list[str] = Field(
+        default_factory=list, description="The findings behind verdict_before."
+    )
+    reapplied_fields: list[ReappliedField] = Field(
+        description=(
+            "The settings sent again through voximplant.sip.update, with Bitrix24's own "
+            "values (never the password: Bitrix24 keeps it and pushes it itself)."
+        ),
+        examples=[["server", "login"]],
+    )
+    server: str | None = Field(
+        default=None, description="The server that was applied again (Bitrix24's value)."
+    )
+    login: str | None = Field(
+        default=None, description="The login that was applied again (Bitrix24's value)."
+    )
+    verdict_after: Verdict = Field(
+        description="The verdict of the first settled check after the repair.",
+        examples=["in_sync"],
+    )
+    outcome: Literal["done", "failed"] = Field(
+        description="done: the line is in_sync after the repair; failed: it is not."
+    )
+    repairs_in_window: NonNegativeInt = Field(
+        description="Repairs of this line within the last hour, this one included."
+    )
+    repair_budget: NonNegativeInt = Field(
+        description="The portal's repair budget: repairs allowed per line per hour."
+    )
+    repaired_at: AwareDatetime = Field(description="When the settings were applied again.")
+
+
+class OrphanRegistration(Data):
+    """A Voximplant registration that no line of the portal references (non-secret fields)."""
+
+    sip_registration_id: int = Field(description="Voximplant's registration id.")
+    sip_username: str | None = Field(default=None, description="The user name it registers.")
+    proxy: str | None = Field(default=None, description="The registrar it registers with.")
+    successful: bool | None = Field(
+        default=None, description="Whether its last registration attempt succeeded."
+    )
+    deactivated: bool | None = Field(default=None, description="True when it is frozen.")
+
+
+class Orphans(Data):
+    """Registrations of the portal's own Voximplant account that no line references."""
+
+    count: NonNegativeInt = Field(description="How many orphan registrations there are.")
+    registrations: list[OrphanRegistration] = Field(
+        default_factory=list,
+        description="The orphans by id, at most the first 100 (count has them all).",
     )
 
 
@@ -147,6 +230,13 @@ class PortalSweptData(Data):
     verdicts: dict[Verdict, NonNegativeInt] = Field(description="Count of lines per verdict.")
     upstream_calls: dict[str, NonNegativeInt] = Field(
         description="HTTP requests made per upstream (bitrix24, voximplant)."
+    )
+    orphans: Orphans | None = Field(
+        default=None,
+        description=(
+            "Voximplant registrations no line of the portal references; only when the "
+            "portal's registry entry says the Voximplant account is its own (null otherwise)."
+        ),
     )
 
 
@@ -256,6 +346,14 @@ class LineReconciled(Event):
     data: LineReconciledData
 
 
+class LineRepaired(Event):
+    """``line.repaired``: a drifted or missing registration was repaired and re-checked."""
+
+    MESSAGE_TYPE = "line.repaired"
+    type: Literal["line.repaired"] = Field(description="The event type; also the routing key.")
+    data: LineRepairedData
+
+
 class PortalSwept(Event):
     """``portal.swept``: answer to ``portal.sweep``, after every line's ``line.reconciled``."""
 
@@ -299,6 +397,7 @@ EVENTS: dict[str, type[Event]] = {
         CommandFailed,
         CommandRejected,
         CommandReplayed,
+        LineRepaired,
     )
 }
 

@@ -40,8 +40,12 @@ from contracts.events import (
     LineDeletedData,
     LineReconciled,
     LineReconciledData,
+    LineRepaired,
+    LineRepairedData,
     LineUpdated,
     LineUpdatedData,
+    OrphanRegistration,
+    Orphans,
     PortalSwept,
     PortalSweptData,
     Verdict,
@@ -203,6 +207,7 @@ EVENTS: dict[str, Event] = {
             ),
             attempts=3,
             settle_seconds=3.4,
+            repair="started",
         ),
     ),
     "portal.swept": PortalSwept(
@@ -217,6 +222,18 @@ EVENTS: dict[str, Event] = {
             lines_checked=12,
             verdicts={Verdict.IN_SYNC: 10, Verdict.REGISTRATION_FAILED: 1, Verdict.DEACTIVATED: 1},
             upstream_calls={"bitrix24": 14, "voximplant": 2},
+            orphans=Orphans(
+                count=1,
+                registrations=[
+                    OrphanRegistration(
+                        sip_registration_id=150911,
+                        sip_username="100299",
+                        proxy="sip.example.net",
+                        successful=True,
+                        deactivated=False,
+                    )
+                ],
+            ),
         ),
     ),
     "command.failed": CommandFailed(
@@ -265,6 +282,34 @@ EVENTS: dict[str, Event] = {
             replay_count=1,
             dead_letter_reason="delivery_limit",
             first_failure=_at(21, 30),
+        ),
+    ),
+    "line.repaired": LineRepaired(
+        id="6f1e2d3c-4b5a-5968-8776-5a4b3c2d1e0f",
+        correlationid="incident-2026-1123-07",
+        causationid=f"{_RECONCILE_ID}/repair-1",
+        type="line.repaired",
+        source=WORKER,
+        time=_at(25, 9),
+        subject="lines/42",
+        portal=PORTAL,
+        dataschema=dataschema_uri("line.repaired", 1),
+        data=LineRepairedData(
+            config_id=42,
+            reg_id=150907,
+            verdict_before=Verdict.CONFIG_DRIFT,
+            findings_before=[
+                "Voximplant registers with proxy sip.example.net, the line's server is "
+                "sip2.example.net"
+            ],
+            reapplied_fields=["server", "login"],
+            server="sip2.example.net",
+            login="100200",
+            verdict_after=Verdict.IN_SYNC,
+            outcome="done",
+            repairs_in_window=1,
+            repair_budget=3,
+            repaired_at=_at(25, 4),
         ),
     ),
 }

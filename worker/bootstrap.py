@@ -46,6 +46,7 @@ from worker.runtime.service import Runner
 from worker.runtime.wiring import build_runner
 from worker.settings import Settings
 from worker.store import Store
+from worker.store.repairs import MemoryRepairLedger, StoreRepairLedger
 from worker.store.sync import RegistrySync
 
 
@@ -163,6 +164,8 @@ async def application(
             registrations=RegistrationsGateway(client=voximplant),
             settings=settings,
             clock=clock,
+            repairs=MemoryRepairLedger() if store is None else StoreRepairLedger(store=store),
+            repair_observer=metrics,
         )
         worker = build_runner(
             settings, handlers=handlers, observer=message_observer, connection=connection

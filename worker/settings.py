@@ -113,6 +113,20 @@ class PortalSettings(BaseModel):
     drain_per_second: float | None = Field(
         default=None, gt=0, description="Custom drain rate (overrides the plan)."
     )
+    repair_policy: Literal["observe", "repair"] = Field(
+        default="observe",
+        description=(
+            "observe: report divergences only; repair: re-apply a line's own Bitrix24 "
+            "settings when it drifts or its registration is missing."
+        ),
+    )
+    repair_budget: int | None = Field(
+        default=None, ge=0, description="Repairs per line per hour (default 3)."
+    )
+    owns_voximplant_account: bool = Field(
+        default=False,
+        description="The Voximplant account serves this portal alone: sweeps report orphans.",
+    )
 
     @field_validator("webhook_url")
     @classmethod

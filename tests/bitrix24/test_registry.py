@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
+from pydantic import ValidationError
 
 from tests.bitrix24.conftest import DOMAIN, SettingsFactory, portals_for
+from worker.domain.repair import PortalPolicy
 from worker.errors import BadInput
 from worker.sandbox.portal import SandboxPortal
-from worker.settings import PortalSettings
+from worker.settings import PortalSettings, Settings
 
 OTHER = "other.bitrix24.test"
 
@@ -44,3 +48,48 @@ async def test_a_removed_portal_is_unknown(
     with pytest.raises(BadInput) as caught:
         portals.get(DOMAIN)
     assert caught.value.reason == "unknown_portal"
+
+
+async def test_a_portal_s_repair_policy_changes_without_a_new_client(
+    session: aiohttp.ClientSession, make_settings: SettingsFactory
+) -> None:
+    portals = portals_for(session, make_settings())
+    assert portals.policy(DOMAIN) == PortalPolicy()  # nothing said: observe, budget 3
+    assert portals.policy("unknown.bitrix24.test") == PortalPolicy()
+    mine = portals.get(DOMAIN)
+    config = mine.client.config
+    repaired = PortalSettings.model_validate(
+        config.model_dump()
+        | {"repair_policy": "repair", "repair_budget": 5, "owns_voximplant_account": True}
+    )
+    assert portals.upsert(DOMAIN, repaired) is True
+    assert portals.get(DOMAIN) is mine  # the client and its bucket stay
+    assert portals.policy(DOMAIN) == PortalPolicy(
+        mode="repair", budget=5, owns_voximplant_account=True
+    )
+
+
+def test_sipline_portals_entries_take_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "SIPLINE_PORTALS",
+        json.dumps(
+            {
+                DOMAIN: {
+                    "webhook_url": f"https://{DOMAIN}/rest/1/code/",
+                    "repair_policy": "repair",
+                    "repair_budget": 0,
+                    "owns_voximplant_account": True,
+                }
+            }
+        ),
+    )
+    entry = Settings().portals[DOMAIN]
+    assert (entry.repair_policy, entry.repair_budget, entry.owns_voximplant_account) == (
+        "repair",
+        0,
+        True,
+    )
+    with pytest.raises(ValidationError):
+        PortalSettings.model_validate(
+            {"webhook_url": f"https://{DOMAIN}/rest/1/code/", "repair_policy": "fix"}
+        )

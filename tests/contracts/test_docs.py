@@ -59,7 +59,7 @@ def test_the_publisher_essentials_are_there() -> None:
 
 def test_every_json_example_parses_and_the_python_example_compiles() -> None:
     blocks = _fenced(CONTRACTS, "json")
-    assert len(blocks) == 13
+    assert len(blocks) == 14
     for block in blocks:
         assert json.loads(block)["specversion"] == "1.0"
     (python,) = _fenced(CONTRACTS, "python")
@@ -68,7 +68,7 @@ def test_every_json_example_parses_and_the_python_example_compiles() -> None:
 
 def test_linked_schema_files_exist() -> None:
     links = re.findall(r"\]\(\.\./(contracts/schemas/[^)]+)\)", CONTRACTS)
-    assert len(links) == 13
+    assert len(links) == 14
     for link in links:
         assert (ROOT / link).is_file(), link
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
@@ -24,6 +25,7 @@ from worker.domain.model import (
     PortalSurvey,
     VoximplantRegistration,
 )
+from worker.domain.repair import OBSERVE, PortalPolicy
 from worker.errors import BadInput
 
 PAGE = 50  # what one request of the real gateway reads: a page of lines, or 50 statuses
@@ -69,6 +71,13 @@ class FakePortal:
     """When set, the first title lookups wait here together: N creates all look before any
     of them adds."""
     calls: list[str] = field(default_factory=list)
+    updates: list[dict[str, object]] = field(default_factory=list)
+    """What each ``update_line`` was given (the password as given: a SecretStr or None)."""
+    update_error: Exception | None = None
+    """Raised by every ``update_line`` when set."""
+    on_update: Callable[[Line], None] | None = None
+    """Called with the line after each update: a test's stand-in for Bitrix24 pushing the
+    line to Voximplant again."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def put(self, line: Line, status: Bitrix24Status | None = None) -> Line:
@@ -115,8 +124,16 @@ class FakePortal:
         password: SecretStr | None,
     ) -> None:
         self.calls.append("update_line")
+        if self.update_error is not None:
+            raise self.update_error
         if config_id not in self.lines:
             raise LineNotFound(f"line {config_id} does not exist")
+        self.updates.append(
+            {"config_id": config_id, "title": title, "server": server, "login": login}
+            | {"password": password}
+        )
+        if self.on_update is not None:
+            self.on_update(self.lines[config_id])
 
     async def delete_line(self, config_id: int) -> bool:
         self.calls.append("delete_line")
@@ -155,12 +172,26 @@ class FakePortals:
     """``Portals``: the fakes by domain; any other portal is ``BadInput``."""
 
     portals: dict[str, FakePortal] = field(default_factory=dict)
+    policies: dict[str, PortalPolicy] = field(default_factory=dict)
 
     def get(self, portal: str) -> FakePortal:
         found = self.portals.get(portal)
         if found is None:
             raise BadInput(f"unknown portal {portal!r}", reason="unknown_portal")
         return found
+
+    def policy(self, portal: str) -> PortalPolicy:
+        return self.policies.get(portal, OBSERVE)
+
+
+@dataclass
+class FakeRepairs:
+    """``RepairObserver``: the outcomes told, in order."""
+
+    outcomes: list[str] = field(default_factory=list)
+
+    def repair(self, outcome: str) -> None:
+        self.outcomes.append(outcome)
 
 
 @dataclass

@@ -125,3 +125,34 @@ def test_the_database_holds_no_secret_in_clear(backend: Backend) -> None:
     if path is not None:
         for file in path.parent.glob(path.name + "*"):
             assert CANARY.encode() not in file.read_bytes()
+
+
+def test_the_repair_policy_and_account_ownership_options(tmp_path: Path) -> None:
+    backend = Backend("sqlite", f"sqlite:///{tmp_path / 'store.db'}", None, generate_key())
+    env = store_env(backend, HOOK_URL=HOOK)
+
+    def run(*args: str, code: int = 0) -> str:
+        result = invoke(backend, "portals", *args, env=env)
+        assert result.exit_code == code, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def policy() -> tuple[object, object, object]:
+        shown = json.loads(run("show", "hook.bitrix24.test", "--json"))
+        return shown["repair_policy"], shown["repair_budget"], shown["owns_voximplant_account"]
+
+    run(
+        "add",
+        "hook.bitrix24.test",
+        "--webhook-url-env",
+        "HOOK_URL",
+        "--repair-policy",
+        "repair",
+        "--repair-budget",
+        "2",
+        "--owns-voximplant-account",
+    )
+    assert policy() == ("repair", 2, True)
+    run("set", "hook.bitrix24.test", "--no-owns-voximplant-account", "--repair-policy", "observe")
+    assert policy() == ("observe", 2, False)
+    run("set", "hook.bitrix24.test", "--repair-budget", "-1", code=2)
+    run("set", "hook.bitrix24.test", "--repair-policy", "fix", code=2)

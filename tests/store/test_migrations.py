@@ -4,6 +4,7 @@ store newer than the code is refused with one line."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter
 
 import pytest
@@ -18,7 +19,7 @@ from worker.adapters.store.migrate import downgrade, head_revision, state, upgra
 from worker.adapters.store.tables import metadata
 from worker.store import StoreSchemaError
 
-STEPS = ["0001", "0002", "0003", "0004"]
+STEPS = ["0001", "0002", "0003", "0004", "0005"]
 
 
 def _tables(connection: Connection) -> set[str]:
@@ -39,7 +40,7 @@ async def test_each_revision_goes_up_and_down(backend: Backend) -> None:
             await upgrade(engine, location, target=step)
             async with engine.connect() as conn:
                 seen.append(await conn.run_sync(_tables))
-        assert seen[0] < seen[1] < seen[2] < seen[3]
+        assert all(a < b for a, b in itertools.pairwise(seen))
         assert seen[-1] == set(metadata.tables)
         for step, expected in zip(
             reversed(["base", *STEPS[:-1]]), reversed([set(), *seen[:-1]]), strict=True

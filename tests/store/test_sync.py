@@ -65,6 +65,15 @@ async def test_adds_changes_and_removals_reach_the_sink(store: SqlStore) -> None
     assert sink.calls == [("upsert", "new.test")]  # only the changed portal
     assert sink.portals["new.test"].bucket() == (250, 5.0)
 
+    async with store.unit_of_work() as uow:
+        new = await uow.portals.get("new.test")
+        assert new is not None
+        policy = {"repair_policy": "repair", "repair_budget": 1, "owns_voximplant_account": True}
+        await uow.portals.update(replace(new, **policy))  # type: ignore[arg-type]
+        await uow.commit()
+    assert await sync.sync_once() is True
+    assert sink.portals["new.test"].model_dump(include=set(policy)) == policy
+
     sink.calls.clear()
     async with store.unit_of_work() as uow:
         both = await uow.portals.get("both.test")

@@ -63,15 +63,17 @@ def limit_options(func: F) -> F:
                 help="Seconds between sweeps of this portal.",
             ),
             click.option(
+                "--repair-policy",
                 "--repair",
                 "repair_policy",
                 type=click.Choice(["observe", "repair"]),
-                help="observe: report drift only; repair: let sweeps fix it.",
+                help="observe: report drift only; repair: re-apply a drifted or missing "
+                "line's own Bitrix24 settings.",
             ),
             click.option(
                 "--repair-budget",
                 type=click.IntRange(min=0),
-                help="Most repairs per sweep of this portal.",
+                help="Most repairs per line per hour (default 3).",
             ),
         ]
     ):
@@ -108,7 +110,11 @@ def portals() -> None:
 @click.option("--refresh-token-env", metavar="VAR", help="Seed the refresh token from $VAR.")
 @limit_options
 @click.option("--disabled", is_flag=True, help="Register it switched off.")
-@click.option("--owns-voximplant-account", is_flag=True, help="Its Voximplant account is ours.")
+@click.option(
+    "--owns-voximplant-account/--no-owns-voximplant-account",
+    default=False,
+    help="The Voximplant account serves this portal alone (sweeps report orphans).",
+)
 def add(env_file: Path | None, domain: str, **options: Any) -> None:
     """Register a portal (webhook or OAuth); its secrets are stored encrypted."""
     settings = store_settings(env_file)
@@ -245,7 +251,8 @@ def show(env_file: Path | None, domain: str, as_json: bool) -> None:
 @click.option("--client-secret-env", metavar="VAR", help="Read a new client secret from $VAR.")
 @limit_options
 @click.option(
-    "--owns-voximplant-account/--shares-voximplant-account",
+    "--owns-voximplant-account/--no-owns-voximplant-account",
+    " /--shares-voximplant-account",
     "owns_voximplant_account",
     default=None,
     help="Whether the Voximplant account serves this portal alone.",

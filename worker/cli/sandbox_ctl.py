@@ -136,6 +136,12 @@ async def _account_faults(admin_url: str, spec: dict[str, Any], *, clear: bool) 
 @click.option("--status-code", type=int, help="Report this SIP status code.")
 @click.option("--error-message", help="Report this error message.")
 @click.option("--delete", "deleted", is_flag=True, default=None, help="Report it as gone.")
+@click.option(
+    "--sticky",
+    is_flag=True,
+    default=None,
+    help="Keep reporting it after a re-registration (a line no repair can heal).",
+)
 def diverge(
     *,
     env_file: Path | None,

@@ -4,18 +4,23 @@ A settled line yields a ``line.reconciled`` event. A line still registering yiel
 deferred ``line.reconcile`` (the same command id, so every event of the operation keeps
 its causation) delivered again after the next settle interval; past the settle deadline the
 verdict is ``pending_timeout``. Nothing here sleeps while holding a delivery.
+
+Every settled check then goes through the portal's repair policy (:class:`RepairStep`,
+``worker.handlers.repairing``), for one line (``line.*`` commands) or a sweep's lines alike.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from contracts import Command, LineReconcile, LineReconciledData, LineRefData, Verdict
 from worker.domain.crosscheck import Check, cross_check, timed_out
 from worker.domain.mapping import to_event_sides
 from worker.domain.model import Bitrix24Status, Line, VoximplantRegistration
+from worker.domain.repair import PortalPolicy
 from worker.domain.settle import SettlePlan, SettleState
 from worker.handlers.ports import PortalLines, Registrations
 from worker.runtime.events import SOURCE
@@ -44,6 +49,45 @@ class PassResult:
     event: EventDraft | None = None
     follow_up: FollowUp | None = None
     verdict: Verdict | None = None
+    repaired: EventDraft | None = None  # a line.repaired completed by this settled check
+
+    @property
+    def events(self) -> list[EventDraft]:
+        """The events in the order they are published: line.reconciled, then line.repaired."""
+        return [e for e in (self.event, self.repaired) if e is not None]
+
+
+FollowUpId = Callable[[Line, int], str]
+"""The id of the re-check after a line's ``n``-th repair within the hour."""
+
+
+class RepairStep(Protocol):
+    """What follows a settled check under a portal's policy (``worker.handlers.repairing``)."""
+
+    def policy(self, portal: str) -> PortalPolicy: ...
+
+    async def apply(
+        self,
+        command: Command,
+        portal: PortalLines,
+        settled: Sequence[tuple[Line, PassResult]],
+        *,
+        follow_up_id: FollowUpId,
+    ) -> list[PassResult]: ...
+
+
+def recheck_of(command: Command, line: Line, command_id: str) -> LineReconcile:
+    """The deferred ``line.reconcile`` of ``line`` that continues ``command``'s operation."""
+    return LineReconcile(
+        id=command_id,
+        type="line.reconcile",
+        source=SOURCE,
+        portal=command.portal,
+        subject=subject(line.config_id),
+        correlationid=command.correlationid or command.id,
+        causationid=command.id,
+        data=LineRefData(config_id=line.config_id),
+    )
 
 
 def reconciled(
@@ -79,10 +123,14 @@ class LineChecker:
         registrations: Registrations,
         plan: SettlePlan,
         clock: Clock = time.time,
+        repairs: RepairStep | None = None,
     ) -> None:
+        """``repairs`` applies each portal's repair policy to settled checks; without it
+        every portal is observed only."""
         self._registrations = registrations
         self._plan = plan
         self._clock = clock
+        self._repairs = repairs
 
     def now(self) -> float:
         return self._clock()
@@ -98,7 +146,30 @@ class LineChecker:
     async def run_pass(
         self, command: Command, portal: PortalLines, line: Line, settle: SettleState
     ) -> PassResult:
-        return self.conclude(command, line, await self.observe(portal, line), settle)
+        result = self.conclude(command, line, await self.observe(portal, line), settle)
+        if result.verdict is None:
+            return result
+        (repaired,) = await self.apply_policy(
+            command,
+            portal,
+            [(line, result)],
+            follow_up_id=lambda _, n: f"{command.id[:96]}/repair-{n}",
+        )
+        return repaired
+
+    async def apply_policy(
+        self,
+        command: Command,
+        portal: PortalLines,
+        settled: Sequence[tuple[Line, PassResult]],
+        *,
+        follow_up_id: FollowUpId,
+    ) -> list[PassResult]:
+        """Apply the portal's repair policy to settled checks (one line's, or a sweep's);
+        the results in order, each unchanged when there is nothing to repair."""
+        if self._repairs is None or not self._repairs.policy(command.portal).repairs:
+            return [result for _, result in settled]
+        return await self._repairs.apply(command, portal, settled, follow_up_id=follow_up_id)
 
     def conclude(
         self,
@@ -127,14 +198,5 @@ class LineChecker:
             final = timed_out(check)
             event = reconciled(line, final, b24, vox, attempts=state.attempt, settle_seconds=None)
             return PassResult(event=event, verdict=final.verdict)
-        recheck = LineReconcile(
-            id=follow_up_id or command.id,
-            type="line.reconcile",
-            source=SOURCE,
-            portal=command.portal,
-            subject=subject(line.config_id),
-            correlationid=command.correlationid or command.id,
-            causationid=command.id,
-            data=LineRefData(config_id=line.config_id),
-        )
+        recheck = recheck_of(command, line, follow_up_id or command.id)
         return PassResult(follow_up=FollowUp(recheck, delay=delay, settle=state))

@@ -28,8 +28,7 @@ REREGISTERING_FIELDS = frozenset({"server", "login", "password"})
 
 
 def _outcome(events: list[EventDraft], result: PassResult) -> Outcome:
-    if result.event is not None:
-        events = [*events, result.event]
+    events = [*events, *result.events]
     return Outcome(events=events, follow_ups=[result.follow_up] if result.follow_up else [])
 
 

@@ -10,6 +10,7 @@ Refusals come as the domain's error classes (``worker.domain.errors``): ``TitleT
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal, Protocol
 
 from pydantic import SecretStr
@@ -22,6 +23,7 @@ from worker.domain.model import (
     PortalSurvey,
     VoximplantRegistration,
 )
+from worker.domain.repair import PortalPolicy, RepairNote, Spent
 
 
 class PortalLines(Protocol):
@@ -75,6 +77,11 @@ class Portals(Protocol):
 
     def get(self, portal: str) -> PortalLines: ...
 
+    def policy(self, portal: str) -> PortalPolicy:
+        """The portal's repair policy and account ownership (the observe policy when its
+        registry entry says nothing)."""
+        ...
+
 
 class Registrations(Protocol):
     """The Voximplant account's SIP registrations."""
@@ -82,3 +89,31 @@ class Registrations(Protocol):
     async def registration(self, reg_id: int) -> VoximplantRegistration | None: ...
 
     async def all_registrations(self) -> AccountSurvey: ...
+
+
+class RepairLedger(Protocol):
+    """Each line's recent repairs (the budget) and the repair awaiting its re-check.
+
+    Shared by every process that serves the portal when the worker has a store; kept in
+    the process otherwise (``worker.store.repairs``).
+    """
+
+    async def spend(
+        self, portal: str, config_id: int, *, now: float, budget: int, note: RepairNote
+    ) -> Spent:
+        """Take one repair of the line from its hourly budget; when granted, keep ``note``
+        (with ``used`` set to the repairs in the window) until the line's next settled
+        check (:meth:`settle`)."""
+        ...
+
+    async def settle(
+        self, portal: str, config_ids: Collection[int], *, now: float
+    ) -> dict[int, RepairNote]:
+        """Hand over and forget the current notes of these lines (their checks settled)."""
+        ...
+
+
+class RepairObserver(Protocol):
+    """Told the outcome of each repair (the metrics plug in here)."""
+
+    def repair(self, outcome: Literal["done", "failed", "exhausted"]) -> None: ...

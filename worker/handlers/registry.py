@@ -7,7 +7,8 @@ import time
 from worker.domain.settle import SettlePlan
 from worker.handlers.checking import Clock, LineChecker
 from worker.handlers.lines import CreateLine, DeleteLine, ReconcileLine, UpdateLine
-from worker.handlers.ports import Portals, Registrations
+from worker.handlers.ports import Portals, Registrations, RepairLedger, RepairObserver
+from worker.handlers.repairing import Repairs
 from worker.handlers.sweep import SweepPortal
 from worker.runtime.handler import CommandHandler
 from worker.settings import Settings
@@ -19,9 +20,20 @@ def build_handlers(
     registrations: Registrations,
     settings: Settings,
     clock: Clock = time.time,
+    repairs: RepairLedger | None = None,
+    repair_observer: RepairObserver | None = None,
 ) -> dict[str, CommandHandler]:
+    """``repairs``: the repair ledger; without one no portal is repaired, whatever its
+    policy says."""
     plan = SettlePlan(intervals=tuple(settings.settle_intervals), deadline=settings.settle_deadline)
-    checker = LineChecker(registrations=registrations, plan=plan, clock=clock)
+    repair_step = (
+        None
+        if repairs is None
+        else Repairs(
+            portals=portals, ledger=repairs, plan=plan, clock=clock, observer=repair_observer
+        )
+    )
+    checker = LineChecker(registrations=registrations, plan=plan, clock=clock, repairs=repair_step)
     return {
         "line.create": CreateLine(portals=portals, checker=checker),
         "line.update": UpdateLine(portals=portals, checker=checker),

@@ -98,6 +98,14 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=r,
         )
+        self.repairs = Counter(
+            "sipline_repairs",
+            "Line repairs under a portal's repair policy, by outcome: done (in_sync after "
+            "the repair), failed (not), exhausted (wanted, but the line's hourly budget "
+            "was spent).",
+            ["outcome"],
+            registry=r,
+        )
         self.in_flight = Gauge("sipline_in_flight", "Deliveries being processed now.", registry=r)
         self.consuming = Gauge(
             "sipline_consuming", "1 while connected to the broker and consuming.", registry=r
@@ -132,6 +140,10 @@ class Metrics:
 
     def dead_lettered(self, reason: str) -> None:
         self._child(self.dead_letters, _bounded(reason)).inc()
+
+    # --- the handlers' RepairObserver ----------------------------------------------------
+    def repair(self, outcome: str) -> None:
+        self._child(self.repairs, _bounded(outcome)).inc()
 
     # --- the upstream clients' UpstreamMetrics -------------------------------------------
     def upstream_call(

@@ -6,8 +6,11 @@ the line's ``REG_ID`` and the Voximplant account's ``sip_registration_id``. Its 
 outcome is decided by the credentials against the configured :class:`AcceptRule` list.
 
 Divergence injection (:meth:`RegistrationStore.diverge`) changes only what the Voximplant
-side reports, so that the cross-check's every verdict can be produced on purpose;
-:meth:`RegistrationStore.refuse` makes a working registration fail for real (both sides).
+side reports, so that the cross-check's every verdict can be produced on purpose. A
+re-registration (a ``voximplant.sip.update`` that sends server, login or password, as a
+repair does) reports the truth again, unless the divergence is ``sticky``: then no repair
+heals it. :meth:`RegistrationStore.refuse` makes a working registration fail for real (both
+sides).
 
 Listeners (:meth:`RegistrationStore.listen`) hear of every change a request makes (create,
 re-register, diverge, remove) with the registration id; the account's callbacks use it
@@ -74,6 +77,7 @@ class Divergence:
     proxy: str | None = None
     sip_username: str | None = None
     deleted: bool = False
+    sticky: bool = False  # survives a re-registration: a line no repair can heal
 
 
 @dataclass(slots=True)
@@ -179,7 +183,8 @@ class RegistrationStore:
         reg.server, reg.login, reg.password = server, login, password
         reg.started_at = now
         reg.outcome = decide(self.rules, server, login, password)
-        reg.divergence = Divergence()
+        if not reg.divergence.sticky:
+            reg.divergence = Divergence()
         self._changed(reg_id)
 
     def refuse(

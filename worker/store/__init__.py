@@ -21,6 +21,7 @@ from worker.store.ports import (
     CreateCommandRepository,
     LineRepository,
     PortalRepository,
+    RepairRepository,
     Store,
     TokenRepository,
     UnitOfWork,
@@ -34,6 +35,7 @@ from worker.store.records import (
     Plan,
     PortalRecord,
     RepairPolicy,
+    RepairRecord,
     TokenRecord,
 )
 from worker.store.tokens import (
@@ -60,6 +62,8 @@ __all__ = [
     "PortalRecord",
     "PortalRepository",
     "RepairPolicy",
+    "RepairRecord",
+    "RepairRepository",
     "Store",
     "StoreError",
     "StoreKeyError",

@@ -18,11 +18,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from worker.store.records import LineChange, LineRecord, PortalRecord, TokenRecord
+from worker.store.records import (
+    LineChange,
+    LineRecord,
+    PortalRecord,
+    RepairRecord,
+    TokenRecord,
+)
 
 
 class PortalRepository(Protocol):
@@ -205,6 +211,28 @@ class CallbackRepository(Protocol):
         ...
 
 
+class RepairRepository(Protocol):
+    """Each line's recent repairs and the repair awaiting its re-check."""
+
+    async def lock(self, portal: str, config_id: int) -> RepairRecord:
+        """The line's ledger (empty when it has none), locked until the unit of work ends:
+        ``SELECT … FOR UPDATE`` on PostgreSQL, the write lock on SQLite. Two processes
+        spending one line's budget at once thus take turns."""
+        ...
+
+    async def put(self, record: RepairRecord) -> None:
+        """Store the line's ledger (insert or replace)."""
+        ...
+
+    async def notes(self, portal: str, config_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The notes these lines hold (lines without one are left out)."""
+        ...
+
+    async def clear_notes(self, portal: str, config_ids: Sequence[int]) -> None:
+        """Forget these lines' notes; their histories stay."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; nothing is kept unless ``commit`` runs."""
 
@@ -222,6 +250,9 @@ class UnitOfWork(Protocol):
 
     @property
     def callbacks(self) -> CallbackRepository: ...
+
+    @property
+    def repairs(self) -> RepairRepository: ...
 
     async def commit(self) -> None: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
@@ -122,3 +122,14 @@ class IssuedTokens:
     access_token: SecretStr
     refresh_token: SecretStr
     expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RepairRecord:
+    """One line's repair ledger: when its recent repairs were made (epoch seconds) and the
+    repair awaiting its re-check (``note``, a JSON object; None when there is none)."""
+
+    portal: str
+    config_id: int
+    history: tuple[float, ...] = ()
+    note: dict[str, Any] | None = None

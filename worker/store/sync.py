@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import AnyHttpUrl
 
@@ -41,12 +41,18 @@ class PortalSink(Protocol):
 def portal_settings(record: PortalRecord, tokens: TokenRecord | None) -> PortalSettings | None:
     """The settings a registry entry stands for; None when it cannot be served yet
     (an OAuth portal without tokens: not installed, or tokens never seeded)."""
+    policy: dict[str, Any] = {
+        "repair_policy": record.repair_policy,
+        "repair_budget": record.repair_budget,
+        "owns_voximplant_account": record.owns_voximplant_account,
+    }
     if record.auth == "webhook":
         return PortalSettings(
             webhook_url=record.webhook_url,
             plan=record.plan,
             bucket_capacity=record.bucket_capacity,
             drain_per_second=record.drain_per_second,
+            **policy,
         )
     if tokens is None or record.client_id is None or record.client_secret is None:
         return None
@@ -63,6 +69,7 @@ def portal_settings(record: PortalRecord, tokens: TokenRecord | None) -> PortalS
         plan=record.plan,
         bucket_capacity=record.bucket_capacity,
         drain_per_second=record.drain_per_second,
+        **policy,
     )
 
 

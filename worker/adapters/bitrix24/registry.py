@@ -22,14 +22,32 @@ from worker.adapters.bitrix24.gateway import PortalGateway
 from worker.adapters.bitrix24.settings import Bitrix24Settings
 from worker.adapters.bitrix24.tokens import TokenStore
 from worker.adapters.upstream import NullObserver, RequestObserver
+from worker.domain.repair import DEFAULT_BUDGET, OBSERVE, PortalPolicy
 from worker.errors import BadInput
 from worker.settings import PortalSettings
+
+_POLICY_FIELDS = ("repair_policy", "repair_budget", "owns_voximplant_account")
+
+
+def _connection(config: PortalSettings) -> PortalSettings:
+    """The part of a portal's settings its client is built from (not its policy)."""
+    return config.model_copy(update=dict.fromkeys(_POLICY_FIELDS))
+
+
+def policy_of(config: PortalSettings) -> PortalPolicy:
+    budget = config.repair_budget
+    return PortalPolicy(
+        mode=config.repair_policy,
+        budget=DEFAULT_BUDGET if budget is None else budget,
+        owns_voximplant_account=config.owns_voximplant_account,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
     config: PortalSettings
     gateway: PortalGateway
+    policy: PortalPolicy
 
 
 class Bitrix24Portals:
@@ -62,16 +80,25 @@ class Bitrix24Portals:
         """Whether ``portal`` is served now."""
         return portal.lower() in self._entries
 
+    def policy(self, portal: str) -> PortalPolicy:
+        """The portal's repair policy (observe for a portal not served)."""
+        entry = self._entries.get(portal.lower())
+        return OBSERVE if entry is None else entry.policy
+
     def upsert(self, portal: str, config: PortalSettings) -> bool:
         """Serve ``portal`` with ``config``; False when it already did, with the same config.
 
         A changed portal gets a new client (new credentials, a new bucket for a new plan);
-        the other portals keep theirs.
+        the other portals keep theirs. A change of policy alone keeps the client (and the
+        state of its bucket).
         """
         domain = portal.lower()
         current = self._entries.get(domain)
         if current is not None and current.config == config:
             return False
+        if current is not None and _connection(current.config) == _connection(config):
+            self._entries[domain] = _Entry(config, current.gateway, policy_of(config))
+            return True
         client = Bitrix24Client(
             session=self._session,
             portal=domain,
@@ -80,7 +107,7 @@ class Bitrix24Portals:
             token_store=self._store,
             observer=self._observer,
         )
-        self._entries[domain] = _Entry(config, PortalGateway(client=client))
+        self._entries[domain] = _Entry(config, PortalGateway(client=client), policy_of(config))
         return True
 
     def remove(self, portal: str) -> bool:

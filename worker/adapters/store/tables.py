@@ -170,5 +170,16 @@ portal_callbacks = Table(
     Column("last_at", UTCDateTime, nullable=False),
 )
 
+repairs = Table(
+    "repairs",
+    metadata,
+    Column("portal", String(253), nullable=False),
+    Column("config_id", BigInteger, nullable=False),
+    Column("history", JSON, nullable=False),
+    Column("note", JSON(none_as_null=True)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("portal", "config_id"),
+)
+
 PORTALS_COUNTER = "portals"
 KEY_CHECK = "key_check"

@@ -57,13 +57,28 @@ def _deleted(d: Mapping[str, Any]) -> str:
 def _reconciled(d: Mapping[str, Any]) -> str:
     findings = "; ".join(str(f) for f in d.get("findings") or [])
     checks = f"after {d.get('attempts')} check(s)"
+    if d.get("repair"):
+        checks = f"repair {d.get('repair')}; {checks}"
     return f"{checks}: {findings}" if findings else checks
+
+
+def _repaired(d: Mapping[str, Any]) -> str:
+    fields = ", ".join(str(f) for f in d.get("reapplied_fields") or []) or "nothing"
+    return (
+        f"{d.get('verdict_before')} -> {d.get('verdict_after')} ({d.get('outcome')}): "
+        f"re-applied {fields}; repair {d.get('repairs_in_window')} of "
+        f"{d.get('repair_budget')} this hour"
+    )
 
 
 def _swept(d: Mapping[str, Any]) -> str:
     verdicts = d.get("verdicts") or {}
     counts = " ".join(f"{k}={v}" for k, v in sorted(verdicts.items()))
-    return f"{d.get('lines_checked')} checked, {d.get('lines_pending')} pending; {counts}"
+    text = f"{d.get('lines_checked')} checked, {d.get('lines_pending')} pending; {counts}"
+    orphans = d.get("orphans")
+    if isinstance(orphans, Mapping):
+        text += f"; {orphans.get('count')} orphan registration(s)"
+    return text
 
 
 def _failed(d: Mapping[str, Any]) -> str:
@@ -88,6 +103,7 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "line.updated": _updated,
     "line.deleted": _deleted,
     "line.reconciled": _reconciled,
+    "line.repaired": _repaired,
     "portal.swept": _swept,
     "command.failed": _failed,
     "command.rejected": _rejected,

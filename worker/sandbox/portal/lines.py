@@ -176,11 +176,17 @@ class LineBook:
         login = _text(changes, "LOGIN") or line.login
         password = str(changes.get("PASSWORD", line.password))
         self._check_credentials(server, login, password)
-        moved = (server, login, password) != (line.server, line.login, line.password)
+        pushed = any(k in changes for k in ("SERVER", "LOGIN", "PASSWORD"))
         line.title = title or line.title
         line.server, line.login, line.password = server, login, password
-        if moved and line.reg_id is not None and self.registrations.get(line.reg_id):
-            self.registrations.reregister(line.reg_id, server, login, password)
+        if pushed and line.line_type == "cloud":
+            # Bitrix24 sends the line's whole configuration to Voximplant again whenever
+            # one of these is given, changed or not, and a re-registration follows: this
+            # is what heals a registration Voximplant drifted on or lost.
+            if line.reg_id is not None and self.registrations.get(line.reg_id):
+                self.registrations.reregister(line.reg_id, server, login, password)
+            else:
+                line.reg_id = self.registrations.create(server, login, password).reg_id
         return Page(1)
 
     def delete(self, params: Mapping[str, Any], app_id: str | None) -> Page:

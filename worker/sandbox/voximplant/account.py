@@ -188,7 +188,8 @@ class SandboxAccount(Served):
         """Make this account report something other than the truth for one registration.
 
         Fields: ``deactivated``, ``successful``, ``status_code``, ``error_message``,
-        ``proxy``, ``sip_username``, ``deleted`` (see ``worker.sandbox.registrations``).
+        ``proxy``, ``sip_username``, ``deleted``, ``sticky`` (see
+        ``worker.sandbox.registrations``).
         """
         self.store.diverge(reg_id, **changes)
 
