@@ -34,7 +34,7 @@ from worker.adapters.bitrix24.models import (
 )
 from worker.adapters.bitrix24.redact import Redactor
 from worker.adapters.bitrix24.settings import Bitrix24Settings
-from worker.adapters.bitrix24.tokens import TokenStore
+from worker.adapters.bitrix24.tokens import TokenKeeper
 from worker.adapters.bitrix24.transport import Body, Transport, reset_in
 from worker.adapters.upstream import NullObserver, RequestObserver, Tally
 from worker.errors import BadInput, RateLimited, SiplineError
@@ -54,7 +54,7 @@ class Bitrix24Client:
         portal: str,
         config: PortalSettings,
         settings: Bitrix24Settings | None = None,
-        token_store: TokenStore,
+        token_store: TokenKeeper,
         limiter: PortalLimiter | None = None,
         observer: RequestObserver | None = None,
     ) -> None:
@@ -84,7 +84,7 @@ class Bitrix24Client:
         )
 
     def _make_auth(
-        self, session: aiohttp.ClientSession, store: TokenStore, timeout: aiohttp.ClientTimeout
+        self, session: aiohttp.ClientSession, store: TokenKeeper, timeout: aiohttp.ClientTimeout
     ) -> Auth:
         if self.config.webhook_url is not None:
             return WebhookAuth(self.config.webhook_url, self._redactor)

@@ -7,13 +7,16 @@ spent unless the new pair can be kept: :meth:`TokenKeeper.check_writable` runs a
 :mod:`worker.adapters.bitrix24.auth` for what happens when a save still fails).
 
 :class:`TokenKeeper` is the port; :class:`TokenStore` keeps the pairs in a JSON file keyed
-by portal domain, written atomically (temp file + rename) with owner-only permissions. A
-database-backed store implements the same protocol.
+by portal domain, written atomically (temp file + rename) with owner-only permissions, for
+a process without a store. :class:`SharedTokens` keeps them in the store, shared by every
+process (``sipline run`` always has one); :func:`migrate_token_file` moves a token file's
+pairs into the store once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -27,6 +30,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from worker.errors import SiplineError
 from worker.store import (
     IssuedTokens,
     NoTokens,
@@ -38,6 +42,9 @@ from worker.store import (
 )
 
 logger = logging.getLogger(__name__)
+
+PROBE_PORTAL = "write-probe.sipline.invalid"
+"""The portal a writability probe writes (and rolls back); ``.invalid`` is never a domain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,16 @@ class TokenStore:
         await self.save(portal, pair)
         return pair
 
+    async def pairs(self) -> dict[str, TokenPair]:
+        """Every well-formed entry of the file, by portal (lower case)."""
+        data = await asyncio.to_thread(self._read)
+        found: dict[str, TokenPair] = {}
+        for portal in data:
+            pair = await self.load(portal)
+            if pair is not None:
+                found[portal.lower()] = pair
+        return found
+
     def _read(self) -> dict[str, object]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -166,10 +183,29 @@ class SharedTokens:
 
     def __init__(self, store: Store, *, lifetime: timedelta = timedelta(hours=1)) -> None:
         self._store, self._lifetime = store, lifetime
+        self._writable = False
 
     async def check_writable(self) -> None:
-        """The store's writability was proven at start (migrations); a failed write is
-        handled by :meth:`refreshed`, which keeps the issued pair and writes it again."""
+        """Write a pair (encrypted under the store's key) and roll it back, once.
+
+        Proves at start that a refreshed pair can be kept: a store without
+        ``SIPLINE_STORE_KEY`` or a read-only database user fails here, as ``OSError``
+        (what the port promises), with the store's own one-line reason. Once proven, later
+        calls (one before every refresh) cost nothing: a write failing after that is
+        handled by :meth:`refreshed`, which keeps the issued pair and writes it again.
+        """
+        if self._writable:
+            return
+        probe = SecretStr("probe")
+        try:
+            async with self._store.unit_of_work() as uow:
+                await uow.tokens.put(
+                    PROBE_PORTAL, access_token=probe, refresh_token=probe, expires_at=None
+                )
+                await uow.rollback()
+        except SiplineError as exc:  # no key (StoreKeyError), unreachable, refused
+            raise OSError(errno.EACCES, str(exc)) from None
+        self._writable = True
 
     async def save(self, portal: str, pair: TokenPair) -> None:
         async with self._store.unit_of_work() as uow:
@@ -221,3 +257,57 @@ class SharedTokens:
         except TokenPersistError as exc:
             logger.error("bitrix24 %s: refreshed OAuth pair kept in memory only", portal)
             return exc.issued
+
+
+MIGRATED_SUFFIX = ".migrated"
+
+
+async def migrate_token_file(path: Path, store: Store) -> int:
+    """Move the pairs of a JSON token file into the store, once; how many were taken.
+
+    Each pair is put in the store only where the store holds none for its portal (the
+    store's pair is then already the live one: another process, or an earlier start,
+    put it there and may have refreshed it since). The file is then renamed to
+    ``<name>.migrated``, so the next start finds nothing to move and nobody mistakes it for
+    the live tokens. A file that cannot be renamed is left in place and read again at the
+    next start, which changes nothing.
+    """
+    pairs = await TokenStore(path).pairs()
+    if not pairs:
+        return 0
+    taken = 0
+    async with store.unit_of_work() as uow:
+        for portal, pair in sorted(pairs.items()):
+            before = await uow.tokens.get(portal)
+            await uow.tokens.seed(
+                portal,
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                expires_at=None,
+            )
+            if before is None:
+                taken += 1
+            elif before.refresh_token.get_secret_value() != pair.refresh_token.get_secret_value():
+                logger.warning(
+                    "OAuth token file %s: portal %s already has tokens in the store; "
+                    "kept the store's pair",
+                    path,
+                    portal,
+                )
+        await uow.commit()
+    target = path.with_name(path.name + MIGRATED_SUFFIX)
+    try:
+        await asyncio.to_thread(os.replace, path, target)
+    except OSError as exc:
+        logger.warning(
+            "OAuth token file %s moved into the store but not renamed (%s)",
+            path,
+            exc.strerror or type(exc).__name__,
+        )
+    logger.info(
+        "OAuth token file %s: %d pair(s) moved into the store; the file is now %s",
+        path,
+        taken,
+        target.name,
+    )
+    return taken
