@@ -19,6 +19,7 @@ BENCHMARKS = {
     "dlq_listing": "sipline dlq list over 50,000 dead letters: time and peak memory",
     "sandbox_portals": "100 and 1,000 sandbox portals: one port each against one port for all",
     "status_read": "sipline status, GET /v1/lines and the status page on 10,000 portals × 5 lines",
+    "oauth_processes": "3 sipline run processes, one OAuth portal, 3 s tokens: refreshes/expiry",
 }
 
 

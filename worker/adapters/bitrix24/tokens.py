@@ -49,10 +49,12 @@ PROBE_PORTAL = "write-probe.sipline.invalid"
 
 @dataclass(frozen=True, slots=True)
 class TokenPair:
-    """An access token and the refresh token issued with it."""
+    """An access token and the refresh token issued with it (and, when the OAuth server
+    said, when the access token expires)."""
 
     access_token: SecretStr
     refresh_token: SecretStr
+    expires_at: datetime | None = None
 
 
 RefreshRequest = Callable[[TokenPair], Awaitable[TokenPair]]
@@ -60,6 +62,9 @@ RefreshRequest = Callable[[TokenPair], Awaitable[TokenPair]]
 
 class TokenKeeper(Protocol):
     """Where a portal's live pair is kept, and how a refresh is made safe."""
+
+    where: str
+    """What an operator fixes when a pair cannot be kept (a setting's name), for messages."""
 
     async def load(self, portal: str) -> TokenPair | None:
         """The kept pair, or None (the configured pair is then the live one)."""
@@ -87,6 +92,8 @@ class TokenStore:
     One process only: the caller's per-portal lock is the only guard. For several
     processes use :class:`SharedTokens`.
     """
+
+    where = "SIPLINE_BITRIX24_TOKEN_STORE"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -181,6 +188,8 @@ class SharedTokens:
     request per expiry across all processes; the others read the pair it stored.
     """
 
+    where = "the store (SIPLINE_STORE_URL)"
+
     def __init__(self, store: Store, *, lifetime: timedelta = timedelta(hours=1)) -> None:
         self._store, self._lifetime = store, lifetime
         self._writable = False
@@ -208,26 +217,32 @@ class SharedTokens:
         self._writable = True
 
     async def save(self, portal: str, pair: TokenPair) -> None:
-        async with self._store.unit_of_work() as uow:
-            await uow.tokens.put(
-                portal,
-                access_token=pair.access_token,
-                refresh_token=pair.refresh_token,
-                expires_at=None,
-            )
-            await uow.commit()
+        """Store a pair refreshed earlier whose write failed; ``OSError`` while it cannot."""
+        try:
+            async with self._store.unit_of_work() as uow:
+                await uow.tokens.put(
+                    portal,
+                    access_token=pair.access_token,
+                    refresh_token=pair.refresh_token,
+                    expires_at=pair.expires_at,
+                )
+                await uow.commit()
+        except SiplineError as exc:
+            raise OSError(errno.EIO, str(exc)) from None
 
     async def load(self, portal: str) -> TokenPair | None:
         async with self._store.unit_of_work(readonly=True) as uow:
             record = await uow.tokens.get(portal)
-        return None if record is None else TokenPair(record.access_token, record.refresh_token)
+        if record is None:
+            return None
+        return TokenPair(record.access_token, record.refresh_token, record.expires_at)
 
     async def refreshed(
         self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
     ) -> TokenPair:
         async def refresh(stored: TokenRecord) -> IssuedTokens:
             pair = await request(TokenPair(stored.access_token, stored.refresh_token))
-            expires = datetime.now(UTC) + self._lifetime
+            expires = pair.expires_at or datetime.now(UTC) + self._lifetime
             return IssuedTokens(pair.access_token, pair.refresh_token, expires)
 
         try:
@@ -242,7 +257,7 @@ class SharedTokens:
                 )
                 await uow.commit()
             record = await self._refresh(portal, stale_access, refresh)
-        return TokenPair(record.access_token, record.refresh_token)
+        return TokenPair(record.access_token, record.refresh_token, record.expires_at)
 
     async def _refresh(
         self,
@@ -254,9 +269,10 @@ class SharedTokens:
             return await refresh_under_lock(
                 self._store, portal, stale_access=stale_access, refresh=refresh
             )
-        except TokenPersistError as exc:
-            logger.error("bitrix24 %s: refreshed OAuth pair kept in memory only", portal)
-            return exc.issued
+        except TokenPersistError:
+            # the refresh token is spent and the new pair is only in this process: the
+            # adapter keeps it, is degraded, and saves it again (see OAuthAuth)
+            raise OSError(errno.EIO, "the refreshed pair could not be stored") from None
 
 
 MIGRATED_SUFFIX = ".migrated"
