@@ -2,7 +2,9 @@
 ``voximplant.sip.*`` methods.
 
 Every request passes the portal's leaky bucket first; ``401 expired_token`` refreshes the
-OAuth token once and retries; ``503 QUERY_LIMIT_EXCEEDED`` backs the whole portal off and
+OAuth token and retries (once per token: a pair another process refreshed can expire in
+turn before it is used, so a new expired token is refreshed again, at most
+:data:`MAX_REFRESHES` times a call); ``503 QUERY_LIMIT_EXCEEDED`` backs the whole portal off and
 retries a few times; ``429 OPERATION_TIME_LIMIT`` pauses that method. Everything else is
 raised as mapped by :mod:`worker.adapters.bitrix24.errors`. Results are parsed into the
 models of :mod:`worker.adapters.bitrix24.models`.
@@ -39,6 +41,9 @@ from worker.adapters.bitrix24.transport import Body, Transport, reset_in
 from worker.adapters.upstream import NullObserver, RequestObserver, Tally
 from worker.errors import BadInput, RateLimited, SiplineError
 from worker.settings import PortalSettings
+
+MAX_REFRESHES = 3
+"""Refreshes one call may ask for, each for a different expired token."""
 
 SORT_PARAMS = {"SORT": "CONFIG_ID", "ORDER": "ASC"}
 """A stable order for paging ``voximplant.sip.get``: new lines come last."""
@@ -121,7 +126,7 @@ class Bitrix24Client:
         """Call a method; return the whole success body (``result``, ``total``, ``next``)."""
         params = params or {}
         secrets = tuple(secrets)
-        refreshed = False
+        refreshed: set[str | None] = set()  # the expired tokens this call refreshed
         backoffs = 0
         while True:
             waited = await self.limiter.acquire(method)
@@ -135,10 +140,14 @@ class Bitrix24Client:
                     method, params, token=token, secrets=secrets, tally=tally
                 )
             except TokenExpired:
-                if refreshed or not self._auth.can_refresh:
+                if (
+                    not self._auth.can_refresh
+                    or token in refreshed
+                    or len(refreshed) >= MAX_REFRESHES
+                ):
                     raise
+                refreshed.add(token)
                 await self._auth.refresh(token)
-                refreshed = True
             except RateLimited as exc:
                 self._slow_down(method, exc)
                 if (
