@@ -20,6 +20,7 @@ BENCHMARKS = {
     "sandbox_portals": "100 and 1,000 sandbox portals: one port each against one port for all",
     "callback_latency": "sandbox registration failure → line.reconciled through the callback",
     "status_read": "sipline status, GET /v1/lines and the status page on 10,000 portals × 5 lines",
+    "oauth_processes": "3 sipline run processes, one OAuth portal, 3 s tokens: refreshes/expiry",
 }
 
 

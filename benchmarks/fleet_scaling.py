@@ -72,9 +72,13 @@ class Sandbox:
 
 
 @contextlib.asynccontextmanager
-async def sandbox(directory: Path, portals: int, latency: float) -> AsyncIterator[Sandbox]:
+async def sandbox(
+    directory: Path, portals: int, latency: float, *, extra: tuple[str, ...] = ()
+) -> AsyncIterator[Sandbox]:
+    """``sipline sandbox`` in a process of its own; ``extra``: more of its options."""
     info = directory / "info.json"
     args = [
+        *extra,
         *("--portals", str(portals), "--state-dir", str(directory / "state")),
         *("--env-file", str(directory / "sandbox.env"), "--json-file", str(info)),
         *("--latency", str(latency), "--bucket", "100000/100000", "--cloud-pbx-limit", "100000"),

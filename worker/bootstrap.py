@@ -22,6 +22,7 @@ from aio_pika.abc import AbstractRobustConnection
 from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
 from worker.adapters.amqp.topology import Names
 from worker.adapters.bitrix24 import Bitrix24Portals, Bitrix24Settings, TokenStore
+from worker.adapters.bitrix24.tokens import SharedTokens, TokenKeeper, migrate_token_file
 from worker.adapters.upstream import RequestObserver
 from worker.adapters.voximplant import (
     ServiceAccountCredentials,
@@ -35,6 +36,7 @@ from worker.handlers.registry import build_handlers
 from worker.http import http_server
 from worker.http.callbacks import voximplant_callback_routes
 from worker.http.health import HealthRoutes
+from worker.http.install import InstallRoutes
 from worker.http.metrics import MetricsRoutes
 from worker.http.server import Routes
 from worker.http.status_page import status_routes
@@ -47,6 +49,7 @@ from worker.runtime.wiring import build_runner
 from worker.settings import Settings
 from worker.store import Store
 from worker.store.repairs import MemoryRepairLedger, StoreRepairLedger
+from worker.store.installs import Application as InstalledApplication
 from worker.store.sync import RegistrySync
 
 
@@ -74,17 +77,58 @@ async def check_token_store(settings: Settings) -> None:
         ) from None
 
 
+async def token_keeper(settings: Settings, store: Store | None) -> TokenKeeper:
+    """Where OAuth pairs live: in the store when the process has one (shared by every
+    process, refreshed under its lock; a token file of a store-less run is moved into it
+    first, once), else in ``SIPLINE_BITRIX24_TOKEN_STORE``. Either must accept a pair now
+    when any portal uses OAuth, or may (the install route), else the start is refused."""
+    if store is None:
+        await check_token_store(settings)
+        return TokenStore(settings.bitrix24_token_store)
+    await migrate_token_file(settings.bitrix24_token_store, store)
+    keeper = SharedTokens(store)
+    if await _uses_oauth(settings, store):
+        try:
+            await keeper.check_writable()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the store cannot keep OAuth tokens: {exc.strerror or type(exc).__name__}"
+            ) from None
+    return keeper
+
+
+async def _uses_oauth(settings: Settings, store: Store) -> bool:
+    if settings.app_client_id is not None:
+        return True
+    if any(portal.oauth is not None for portal in settings.portals.values()):
+        return True
+    async with store.unit_of_work(readonly=True) as uow:
+        return any(portal.auth == "oauth" for portal in await uow.portals.list())
+
+
+def installed_application(settings: Settings) -> InstalledApplication | None:
+    """The application a portal unknown to the registry is installed as, if configured."""
+    if settings.app_client_id is None or settings.app_client_secret is None:
+        return None
+    return InstalledApplication(
+        client_id=settings.app_client_id,
+        client_secret=settings.app_client_secret,
+        oauth_server_url=str(settings.app_oauth_server_url),
+    )
+
+
 def bitrix24_portals(
     settings: Settings,
     *,
     session: aiohttp.ClientSession,
     observer: RequestObserver | None = None,
+    tokens: TokenKeeper | None = None,
 ) -> Bitrix24Portals:
-    """The Bitrix24 adapter the settings describe: its own settings, the token store and
-    the configured portals."""
+    """The Bitrix24 adapter the settings describe: its own settings, where OAuth pairs are
+    kept (``tokens``; the token file by default) and the configured portals."""
     return Bitrix24Portals(
         session=session,
-        token_store=TokenStore(settings.bitrix24_token_store),
+        token_store=tokens or TokenStore(settings.bitrix24_token_store),
         settings=Bitrix24Settings(
             connect_timeout=settings.bitrix24_connect_timeout,
             total_timeout=settings.bitrix24_total_timeout,
@@ -131,7 +175,7 @@ async def application(
     ``SIPLINE_PORTALS`` for a domain both name). Its owner opens and closes it.
     """
     credentials = load_configured_credentials(settings.voximplant_credentials)  # before I/O
-    await check_token_store(settings)
+    tokens = await token_keeper(settings, store)
     observer = upstream_observer or UpstreamObserver()
     async with AsyncExitStack() as stack:
         connection = await stack.enter_async_context(
@@ -146,7 +190,7 @@ async def application(
         session = await stack.enter_async_context(
             aiohttp.ClientSession(raise_for_status=False, trust_env=False)
         )
-        bitrix24 = bitrix24_portals(settings, session=session, observer=observer)
+        bitrix24 = bitrix24_portals(settings, session=session, observer=observer, tokens=tokens)
         if store is not None:
             await stack.enter_async_context(
                 RegistrySync(
@@ -184,6 +228,7 @@ async def application(
             routes = status_routes(
                 store=store, amqp_url=settings.amqp_url.get_secret_value(), names=names
             )
+            routes.append(InstallRoutes(store=store, application=installed_application(settings)))
         http_url = None
         if metrics is not None:
             metrics.watch(worker)

@@ -245,7 +245,33 @@ class Settings(BaseSettings):
     )
     bitrix24_token_store: Path = Field(
         default=Path("var/oauth-tokens.json"),
-        description="Where refreshed OAuth tokens are persisted across restarts.",
+        description=(
+            "Where refreshed OAuth tokens are kept by a process without a store. `sipline "
+            "run` keeps them in the store, shared by every process, and moves this file's "
+            "pairs there once at start (the file is renamed `*.migrated`)."
+        ),
+    )
+    app_client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description=(
+            "The Bitrix24 application's client id. With it, any portal that installs the "
+            "application (the install callback, `POST /bitrix24/install` on the HTTP port) "
+            "is registered as an OAuth portal of this application; without it, only portals "
+            "already registered with `sipline portals add --oauth` may install."
+        ),
+    )
+    app_client_secret: SecretStr | None = Field(
+        default=None,
+        description="The Bitrix24 application's client secret (secret); needed with "
+        "`SIPLINE_APP_CLIENT_ID`.",
+    )
+    app_oauth_server_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://oauth.bitrix24.tech/oauth/token/"),
+        description=(
+            "The OAuth token endpoint where portals registered by an install refresh their "
+            "tokens (never taken from the install callback: the client secret goes only here)."
+        ),
     )
 
     # --- store ------------------------------------------------------------------
@@ -386,6 +412,20 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
             return None
         return value
+
+    @model_validator(mode="after")
+    def _app_credentials_together(self) -> Settings:
+        if (self.app_client_id is None) != (self.app_client_secret is None):
+            raise ValueError(
+                "SIPLINE_APP_CLIENT_ID and SIPLINE_APP_CLIENT_SECRET go together: set both or "
+                "neither"
+            )
+        return self
+
+    @field_validator("app_client_id", "app_client_secret", mode="before")
+    @classmethod
+    def _app_empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("portals", mode="before")
     @classmethod

@@ -11,6 +11,7 @@ import pytest
 
 from tests.bitrix24.conftest import DOMAIN, SettingsFactory
 from worker.adapters.bitrix24 import Bitrix24Client
+from worker.adapters.bitrix24.client import MAX_REFRESHES
 from worker.bootstrap import bitrix24_portals
 from worker.errors import AuthorizationError
 from worker.sandbox.portal import SandboxPortal
@@ -110,3 +111,22 @@ async def test_lines_belong_to_their_application(
     made = await oauth_client.sip_add(title="app line", server="s.test", login="1", password="p")
     assert [line.config_id for line in await oauth_client.sip_get()] == [made.config_id]
     assert await client.sip_get() == []  # the webhook is not that application
+
+
+async def test_each_new_expired_token_is_refreshed_up_to_the_bound(
+    oauth_client: Bitrix24Client, portal: SandboxPortal
+) -> None:
+    """A pair can expire before it is used (another process refreshed it a while ago, a
+    slow loop): a new expired token is refreshed again, but a call never loops."""
+    portal.expire_access_tokens()
+    portal.state.oauth.access_token_ttl = 0.05  # every pair expires before it arrives
+    portal.set_faults(latency=0.2)
+    with pytest.raises(AuthorizationError) as caught:
+        await oauth_client.connector_status()
+    assert caught.value.code == "expired_token"
+    assert oauth_client.refreshes == portal.counters.token_refreshes == MAX_REFRESHES
+    portal.state.oauth.access_token_ttl = 3600
+    portal.expire_access_tokens()
+    portal.set_faults(latency=0.0)
+    assert (await oauth_client.connector_status()).paid  # one more refresh, and it works
+    assert portal.counters.auth_rejections["invalid_grant"] == 0

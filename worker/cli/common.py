@@ -111,7 +111,11 @@ def secret_values(settings: Settings) -> list[str]:
     url = settings.amqp_url.get_secret_value()
     if "@" in url and ":" in url.split("@", 1)[0]:
         values.append(url.split("@", 1)[0].rsplit(":", 1)[1])
-    for secret in (settings.voximplant_api_key, settings.voximplant_callback_salt):
+    for secret in (
+        settings.voximplant_api_key,
+        settings.voximplant_callback_salt,
+        settings.app_client_secret,
+    ):
         if secret is not None:
             values.append(secret.get_secret_value())
     for portal in settings.portals.values():

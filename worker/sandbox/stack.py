@@ -140,6 +140,20 @@ class Sandbox(Served):
             entries[portal.options.domain] = entry
         return entries
 
+    def application(self) -> dict[str, str]:
+        """``app_client_id``, ``app_client_secret`` and ``app_oauth_server_url`` of the
+        application the portals install (``sandbox-ctl install``), when the sandbox runs
+        OAuth and every portal has the same one; else nothing."""
+        apps = {(p.options.oauth_client_id, p.options.oauth_client_secret) for p in self.portals}
+        if self._auth != "oauth" or len(apps) != 1:
+            return {}
+        client_id, client_secret = apps.pop()
+        return {
+            "app_client_id": client_id,
+            "app_client_secret": client_secret,
+            "app_oauth_server_url": self._advertised(self.portals[0].token_url),
+        }
+
     def settings(self) -> dict[str, Any]:
         """Keyword arguments for ``Settings`` that point a worker at this sandbox."""
         return {
@@ -147,6 +161,7 @@ class Sandbox(Served):
             "voximplant_credentials": self.account.credentials_path,
             "voximplant_api_url": self._advertised(self.account.api_url),
             "bitrix24_token_store": self.directory / "oauth-tokens.json",
+            **self.application(),
         }
 
     def describe(self) -> dict[str, Any]:
@@ -196,6 +211,7 @@ class Sandbox(Served):
         ]
         if self.account.callback_salt:
             lines.append(f"SIPLINE_VOXIMPLANT_CALLBACK_SALT='{self.account.callback_salt}'")
+        lines += [f"SIPLINE_{name.upper()}={value}" for name, value in self.application().items()]
         return "\n".join(lines) + "\n"
 
 

@@ -7,7 +7,9 @@ the write lock on SQLite):
 
 1. lock the row and read the stored pair;
 2. if its access token is no longer the one the caller found stale, someone else refreshed
-   while we waited: return the stored pair, no request made;
+   while we waited: return the stored pair, no request made, unless that pair has expired
+   meanwhile too (within :data:`EXPIRY_MARGIN` of its ``expires_at``; a long wait for the
+   lock, an idle portal): it is then the one to refresh, and this caller does so;
 3. otherwise call the OAuth server (this spends the refresh token), store the new pair in
    the same transaction and commit.
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from worker.store.errors import StoreError, StoreUnavailable
 from worker.store.ports import Store, UnitOfWork
@@ -34,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 PERSIST_ATTEMPTS = 3
 PERSIST_BACKOFF = 0.2
+EXPIRY_MARGIN = timedelta(seconds=1)
+"""A stored pair this close to its expiry is refreshed rather than handed to a waiter, who
+would otherwise retry with a token that expires in flight."""
 
 
 TokenRefresher = Callable[[TokenRecord], Awaitable[IssuedTokens]]
@@ -62,7 +68,7 @@ async def refresh_under_lock(
         current = await uow.tokens.lock(portal)
         if current is None:
             raise NoTokens(f"no OAuth tokens are stored for portal {portal}")
-        if current.access_token.get_secret_value() != stale_access:
+        if current.access_token.get_secret_value() != stale_access and _usable(current):
             return current  # another caller or process refreshed while this one waited
         issued = await refresh(current)
         try:
@@ -77,6 +83,10 @@ async def refresh_under_lock(
         else:
             return stored
     return await store_issued(store, portal, locked=current, issued=issued)
+
+
+def _usable(record: TokenRecord) -> bool:
+    return record.expires_at is None or record.expires_at > datetime.now(UTC) + EXPIRY_MARGIN
 
 
 async def _put(uow: UnitOfWork, portal: str, issued: IssuedTokens) -> TokenRecord:

@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import aiohttp
@@ -186,7 +187,7 @@ class OAuthAuth:
             raise AuthorizationError(
                 f"bitrix24 {self._portal}: the OAuth token store cannot be written "
                 f"({exc.strerror or type(exc).__name__}); the refresh token was not spent: "
-                "fix SIPLINE_BITRIX24_TOKEN_STORE, then replay",
+                f"fix {self._store.where}, then replay",
                 code="TOKEN_STORE_UNWRITABLE",
             ) from None
 
@@ -196,9 +197,10 @@ class OAuthAuth:
         logger.critical(
             "bitrix24 %s: refreshed OAuth tokens could not be saved (%s); portal degraded: "
             "the live tokens exist only in this process, so do not restart it until "
-            "SIPLINE_BITRIX24_TOKEN_STORE is writable again (saving is retried every %.0f s)",
+            "%s is writable again (saving is retried every %.0f s)",
             self._portal,
             exc.strerror or type(exc).__name__,
+            self._store.where,
             RESAVE_INTERVAL,
         )
 
@@ -252,7 +254,9 @@ class OAuthAuth:
                     status=status,
                 )
             return TokenPair(
-                SecretStr(str(body["access_token"])), SecretStr(str(body["refresh_token"]))
+                SecretStr(str(body["access_token"])),
+                SecretStr(str(body["refresh_token"])),
+                _expires_at(body.get("expires_in")),
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             code = "CONNECTION_ERROR"
@@ -269,6 +273,19 @@ class OAuthAuth:
                 code=code,
                 duration=time.monotonic() - started,
             )
+
+
+def _expires_at(expires_in: object) -> datetime | None:
+    """When a pair issued now with ``expires_in`` (seconds) expires; None if not said."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float, str)):
+        return None
+    try:
+        seconds = float(expires_in)
+    except ValueError:
+        return None
+    if not 0 < seconds <= 10 * 86400:
+        return None
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 def _json_object(raw: bytes) -> dict[str, object] | None:

@@ -2,7 +2,9 @@
 ``voximplant.sip.*`` methods.
 
 Every request passes the portal's leaky bucket first; ``401 expired_token`` refreshes the
-OAuth token once and retries; ``503 QUERY_LIMIT_EXCEEDED`` backs the whole portal off and
+OAuth token and retries (once per token: a pair another process refreshed can expire in
+turn before it is used, so a new expired token is refreshed again, at most
+:data:`MAX_REFRESHES` times a call); ``503 QUERY_LIMIT_EXCEEDED`` backs the whole portal off and
 retries a few times; ``429 OPERATION_TIME_LIMIT`` pauses that method. Everything else is
 raised as mapped by :mod:`worker.adapters.bitrix24.errors`. Results are parsed into the
 models of :mod:`worker.adapters.bitrix24.models`.
@@ -34,11 +36,14 @@ from worker.adapters.bitrix24.models import (
 )
 from worker.adapters.bitrix24.redact import Redactor
 from worker.adapters.bitrix24.settings import Bitrix24Settings
-from worker.adapters.bitrix24.tokens import TokenStore
+from worker.adapters.bitrix24.tokens import TokenKeeper
 from worker.adapters.bitrix24.transport import Body, Transport, reset_in
 from worker.adapters.upstream import NullObserver, RequestObserver, Tally
 from worker.errors import BadInput, RateLimited, SiplineError
 from worker.settings import PortalSettings
+
+MAX_REFRESHES = 3
+"""Refreshes one call may ask for, each for a different expired token."""
 
 SORT_PARAMS = {"SORT": "CONFIG_ID", "ORDER": "ASC"}
 """A stable order for paging ``voximplant.sip.get``: new lines come last."""
@@ -54,7 +59,7 @@ class Bitrix24Client:
         portal: str,
         config: PortalSettings,
         settings: Bitrix24Settings | None = None,
-        token_store: TokenStore,
+        token_store: TokenKeeper,
         limiter: PortalLimiter | None = None,
         observer: RequestObserver | None = None,
     ) -> None:
@@ -84,7 +89,7 @@ class Bitrix24Client:
         )
 
     def _make_auth(
-        self, session: aiohttp.ClientSession, store: TokenStore, timeout: aiohttp.ClientTimeout
+        self, session: aiohttp.ClientSession, store: TokenKeeper, timeout: aiohttp.ClientTimeout
     ) -> Auth:
         if self.config.webhook_url is not None:
             return WebhookAuth(self.config.webhook_url, self._redactor)
@@ -121,7 +126,7 @@ class Bitrix24Client:
         """Call a method; return the whole success body (``result``, ``total``, ``next``)."""
         params = params or {}
         secrets = tuple(secrets)
-        refreshed = False
+        refreshed: set[str | None] = set()  # the expired tokens this call refreshed
         backoffs = 0
         while True:
             waited = await self.limiter.acquire(method)
@@ -135,10 +140,14 @@ class Bitrix24Client:
                     method, params, token=token, secrets=secrets, tally=tally
                 )
             except TokenExpired:
-                if refreshed or not self._auth.can_refresh:
+                if (
+                    not self._auth.can_refresh
+                    or token in refreshed
+                    or len(refreshed) >= MAX_REFRESHES
+                ):
                     raise
+                refreshed.add(token)
                 await self._auth.refresh(token)
-                refreshed = True
             except RateLimited as exc:
                 self._slow_down(method, exc)
                 if (

@@ -21,9 +21,10 @@ from worker.errors import (
 
 
 class TokenExpired(AuthorizationError):
-    """``401 expired_token``: the client refreshes the OAuth token and retries once.
+    """``401 expired_token``: the client refreshes the OAuth token and retries.
 
-    It only escapes the client when the fresh token is refused as expired too.
+    It only escapes the client when a token it refreshed from is refused again, or after
+    ``MAX_REFRESHES`` tokens in one call all expired.
     """
 
     code = "expired_token"

@@ -20,7 +20,7 @@ import aiohttp
 from worker.adapters.bitrix24.client import Bitrix24Client
 from worker.adapters.bitrix24.gateway import PortalGateway
 from worker.adapters.bitrix24.settings import Bitrix24Settings
-from worker.adapters.bitrix24.tokens import TokenStore
+from worker.adapters.bitrix24.tokens import TokenKeeper
 from worker.adapters.upstream import NullObserver, RequestObserver
 from worker.domain.repair import DEFAULT_BUDGET, OBSERVE, PortalPolicy
 from worker.errors import BadInput
@@ -57,7 +57,7 @@ class Bitrix24Portals:
         self,
         *,
         session: aiohttp.ClientSession,
-        token_store: TokenStore,
+        token_store: TokenKeeper,
         settings: Bitrix24Settings | None = None,
         observer: RequestObserver | None = None,
         portals: Mapping[str, PortalSettings] | None = None,

@@ -7,13 +7,16 @@ spent unless the new pair can be kept: :meth:`TokenKeeper.check_writable` runs a
 :mod:`worker.adapters.bitrix24.auth` for what happens when a save still fails).
 
 :class:`TokenKeeper` is the port; :class:`TokenStore` keeps the pairs in a JSON file keyed
-by portal domain, written atomically (temp file + rename) with owner-only permissions. A
-database-backed store implements the same protocol.
+by portal domain, written atomically (temp file + rename) with owner-only permissions, for
+a process without a store. :class:`SharedTokens` keeps them in the store, shared by every
+process (``sipline run`` always has one); :func:`migrate_token_file` moves a token file's
+pairs into the store once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -27,6 +30,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
+from worker.errors import SiplineError
 from worker.store import (
     IssuedTokens,
     NoTokens,
@@ -39,13 +43,18 @@ from worker.store import (
 
 logger = logging.getLogger(__name__)
 
+PROBE_PORTAL = "write-probe.sipline.invalid"
+"""The portal a writability probe writes (and rolls back); ``.invalid`` is never a domain."""
+
 
 @dataclass(frozen=True, slots=True)
 class TokenPair:
-    """An access token and the refresh token issued with it."""
+    """An access token and the refresh token issued with it (and, when the OAuth server
+    said, when the access token expires)."""
 
     access_token: SecretStr
     refresh_token: SecretStr
+    expires_at: datetime | None = None
 
 
 RefreshRequest = Callable[[TokenPair], Awaitable[TokenPair]]
@@ -53,6 +62,9 @@ RefreshRequest = Callable[[TokenPair], Awaitable[TokenPair]]
 
 class TokenKeeper(Protocol):
     """Where a portal's live pair is kept, and how a refresh is made safe."""
+
+    where: str
+    """What an operator fixes when a pair cannot be kept (a setting's name), for messages."""
 
     async def load(self, portal: str) -> TokenPair | None:
         """The kept pair, or None (the configured pair is then the live one)."""
@@ -80,6 +92,8 @@ class TokenStore:
     One process only: the caller's per-portal lock is the only guard. For several
     processes use :class:`SharedTokens`.
     """
+
+    where = "SIPLINE_BITRIX24_TOKEN_STORE"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -124,6 +138,16 @@ class TokenStore:
         await self.save(portal, pair)
         return pair
 
+    async def pairs(self) -> dict[str, TokenPair]:
+        """Every well-formed entry of the file, by portal (lower case)."""
+        data = await asyncio.to_thread(self._read)
+        found: dict[str, TokenPair] = {}
+        for portal in data:
+            pair = await self.load(portal)
+            if pair is not None:
+                found[portal.lower()] = pair
+        return found
+
     def _read(self) -> dict[str, object]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -164,34 +188,61 @@ class SharedTokens:
     request per expiry across all processes; the others read the pair it stored.
     """
 
+    where = "the store (SIPLINE_STORE_URL)"
+
     def __init__(self, store: Store, *, lifetime: timedelta = timedelta(hours=1)) -> None:
         self._store, self._lifetime = store, lifetime
+        self._writable = False
 
     async def check_writable(self) -> None:
-        """The store's writability was proven at start (migrations); a failed write is
-        handled by :meth:`refreshed`, which keeps the issued pair and writes it again."""
+        """Write a pair (encrypted under the store's key) and roll it back, once.
+
+        Proves at start that a refreshed pair can be kept: a store without
+        ``SIPLINE_STORE_KEY`` or a read-only database user fails here, as ``OSError``
+        (what the port promises), with the store's own one-line reason. Once proven, later
+        calls (one before every refresh) cost nothing: a write failing after that is
+        handled by :meth:`refreshed`, which keeps the issued pair and writes it again.
+        """
+        if self._writable:
+            return
+        probe = SecretStr("probe")
+        try:
+            async with self._store.unit_of_work() as uow:
+                await uow.tokens.put(
+                    PROBE_PORTAL, access_token=probe, refresh_token=probe, expires_at=None
+                )
+                await uow.rollback()
+        except SiplineError as exc:  # no key (StoreKeyError), unreachable, refused
+            raise OSError(errno.EACCES, str(exc)) from None
+        self._writable = True
 
     async def save(self, portal: str, pair: TokenPair) -> None:
-        async with self._store.unit_of_work() as uow:
-            await uow.tokens.put(
-                portal,
-                access_token=pair.access_token,
-                refresh_token=pair.refresh_token,
-                expires_at=None,
-            )
-            await uow.commit()
+        """Store a pair refreshed earlier whose write failed; ``OSError`` while it cannot."""
+        try:
+            async with self._store.unit_of_work() as uow:
+                await uow.tokens.put(
+                    portal,
+                    access_token=pair.access_token,
+                    refresh_token=pair.refresh_token,
+                    expires_at=pair.expires_at,
+                )
+                await uow.commit()
+        except SiplineError as exc:
+            raise OSError(errno.EIO, str(exc)) from None
 
     async def load(self, portal: str) -> TokenPair | None:
         async with self._store.unit_of_work(readonly=True) as uow:
             record = await uow.tokens.get(portal)
-        return None if record is None else TokenPair(record.access_token, record.refresh_token)
+        if record is None:
+            return None
+        return TokenPair(record.access_token, record.refresh_token, record.expires_at)
 
     async def refreshed(
         self, portal: str, *, stale_access: str, current: TokenPair, request: RefreshRequest
     ) -> TokenPair:
         async def refresh(stored: TokenRecord) -> IssuedTokens:
             pair = await request(TokenPair(stored.access_token, stored.refresh_token))
-            expires = datetime.now(UTC) + self._lifetime
+            expires = pair.expires_at or datetime.now(UTC) + self._lifetime
             return IssuedTokens(pair.access_token, pair.refresh_token, expires)
 
         try:
@@ -206,7 +257,7 @@ class SharedTokens:
                 )
                 await uow.commit()
             record = await self._refresh(portal, stale_access, refresh)
-        return TokenPair(record.access_token, record.refresh_token)
+        return TokenPair(record.access_token, record.refresh_token, record.expires_at)
 
     async def _refresh(
         self,
@@ -218,6 +269,61 @@ class SharedTokens:
             return await refresh_under_lock(
                 self._store, portal, stale_access=stale_access, refresh=refresh
             )
-        except TokenPersistError as exc:
-            logger.error("bitrix24 %s: refreshed OAuth pair kept in memory only", portal)
-            return exc.issued
+        except TokenPersistError:
+            # the refresh token is spent and the new pair is only in this process: the
+            # adapter keeps it, is degraded, and saves it again (see OAuthAuth)
+            raise OSError(errno.EIO, "the refreshed pair could not be stored") from None
+
+
+MIGRATED_SUFFIX = ".migrated"
+
+
+async def migrate_token_file(path: Path, store: Store) -> int:
+    """Move the pairs of a JSON token file into the store, once; how many were taken.
+
+    Each pair is put in the store only where the store holds none for its portal (the
+    store's pair is then already the live one: another process, or an earlier start,
+    put it there and may have refreshed it since). The file is then renamed to
+    ``<name>.migrated``, so the next start finds nothing to move and nobody mistakes it for
+    the live tokens. A file that cannot be renamed is left in place and read again at the
+    next start, which changes nothing.
+    """
+    pairs = await TokenStore(path).pairs()
+    if not pairs:
+        return 0
+    taken = 0
+    async with store.unit_of_work() as uow:
+        for portal, pair in sorted(pairs.items()):
+            before = await uow.tokens.get(portal)
+            await uow.tokens.seed(
+                portal,
+                access_token=pair.access_token,
+                refresh_token=pair.refresh_token,
+                expires_at=None,
+            )
+            if before is None:
+                taken += 1
+            elif before.refresh_token.get_secret_value() != pair.refresh_token.get_secret_value():
+                logger.warning(
+                    "OAuth token file %s: portal %s already has tokens in the store; "
+                    "kept the store's pair",
+                    path,
+                    portal,
+                )
+        await uow.commit()
+    target = path.with_name(path.name + MIGRATED_SUFFIX)
+    try:
+        await asyncio.to_thread(os.replace, path, target)
+    except OSError as exc:
+        logger.warning(
+            "OAuth token file %s moved into the store but not renamed (%s)",
+            path,
+            exc.strerror or type(exc).__name__,
+        )
+    logger.info(
+        "OAuth token file %s: %d pair(s) moved into the store; the file is now %s",
+        path,
+        taken,
+        target.name,
+    )
+    return taken

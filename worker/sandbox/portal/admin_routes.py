@@ -22,7 +22,7 @@ async def get_counters(request: web.Request) -> web.Response:
 
 
 async def reset_counters(request: web.Request) -> web.Response:
-    portal_state(request).counters.reset()
+    portal_state(request).reset_counters()
     return web.json_response({"ok": True})
 
 
@@ -120,7 +120,7 @@ async def host_counters(request: web.Request) -> web.Response:
 
 async def host_reset(request: web.Request) -> web.Response:
     for state in request.app[PORTALS].values():
-        state.counters.reset()
+        state.reset_counters()
     return web.json_response({"ok": True})
 
 

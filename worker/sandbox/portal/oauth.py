@@ -9,6 +9,10 @@ new pair, so a second use of it gets ``400 invalid_grant``; an access token stay
 until it expires even after a refresh; an uninstall revokes every token.  Expired access
 tokens and spent refresh tokens are remembered (up to :data:`REMEMBERED`) so that their
 reuse is answered as Bitrix24 answers it, not as an unknown token.
+
+``expiries`` counts the access tokens that were used after their lifetime (each once,
+however many callers presented it): the number of refreshes a perfectly coordinated set
+of clients needs. ``refreshes / expiries`` is 1.0 when every expiry cost one refresh.
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ class OAuthServer:
         self._access: dict[str, float] = {}
         self._refresh: set[str] = set()
         self._spent: dict[str, None] = {}  # insertion-ordered, for trimming
+        self._expired_seen: dict[str, None] = {}
         self.refreshes = 0
+        self.expiries = 0
         self.member_id = secrets.token_hex(16)
 
     def grant(self) -> IssuedTokens:
@@ -82,6 +88,10 @@ class OAuthServer:
         if expires is None:
             raise ApiError("invalid_token", "Unable to authenticate user", 401)
         if expires <= self._clock():
+            if str(token) not in self._expired_seen:
+                self._expired_seen[str(token)] = None
+                self.expiries += 1
+                _trim(self._expired_seen)
             raise ApiError("expired_token", "The access token provided has expired.", 401)
         return self.client_id
 

@@ -133,7 +133,7 @@ class Counters:
 
 
 _SUMMED = ("requests", "batch_commands", "query_limit_rejections", "operating_rejections")
-_SUMMED_OAUTH = ("refreshes", "expired_token", "invalid_grant", "invalid_token")
+_SUMMED_OAUTH = ("refreshes", "expiries", "expired_token", "invalid_grant", "invalid_token")
 
 
 def totals(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -148,5 +148,5 @@ def totals(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:
             summed[name] += snapshot[name]
         by_method.update(snapshot["by_method"])
         for name in _SUMMED_OAUTH:
-            oauth[name] += snapshot["oauth"][name]
+            oauth[name] += snapshot["oauth"].get(name, 0)
     return {"portals": portals, **summed, "by_method": dict(by_method), "oauth": oauth}

@@ -77,9 +77,16 @@ class PortalState:
             "scope": lambda _p, _a: Page(["telephony"]),
         }
 
+    def reset_counters(self) -> None:
+        """Start counting afresh (the limits, tokens and lines stay)."""
+        self.counters.reset()
+        self.oauth.expiries = 0
+
     def snapshot(self) -> dict[str, Any]:
         """The counters and the bucket's level, as the stats routes show them."""
-        return {**self.counters.snapshot(), "bucket_level": self.bucket.level}
+        snapshot = {**self.counters.snapshot(), "bucket_level": self.bucket.level}
+        snapshot["oauth"]["expiries"] = self.oauth.expiries
+        return snapshot
 
     def roll(self, share: float) -> bool:
         """True with probability ``share``."""

@@ -1,0 +1,141 @@
+"""The store-backed keeper under the Bitrix24 OAuth adapter, against a real token server and
+both backends: a pair that expired while a caller waited for the lock is refreshed (not
+handed out), the OAuth server's ``expires_in`` is what the store keeps, and a refreshed pair
+the store cannot take leaves the portal degraded, its pair saved once the store is back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from pydantic import AnyHttpUrl, SecretStr
+
+from tests.store.conftest import Backend
+from tests.store.oauth_server import HttpRefresher, token_server
+from tests.store.test_shared_tokens import Quiet
+from worker.adapters.bitrix24 import auth as auth_module
+from worker.adapters.bitrix24.auth import OAuthAuth
+from worker.adapters.bitrix24.redact import Redactor
+from worker.adapters.bitrix24.tokens import SharedTokens
+from worker.adapters.store import SqlStore, open_store
+from worker.settings import OAuthApp
+from worker.store import StoreUnavailable, UnitOfWork, refresh_under_lock
+
+PORTAL = "app.bitrix24.test"
+
+
+async def _seed(store: SqlStore, access: str, refresh: str, expires_at: datetime | None) -> None:
+    async with store.unit_of_work() as uow:
+        await uow.tokens.put(
+            PORTAL,
+            access_token=SecretStr(access),
+            refresh_token=SecretStr(refresh),
+            expires_at=expires_at,
+        )
+        await uow.commit()
+
+
+async def test_a_pair_that_expired_while_waiting_is_refreshed_not_handed_out(
+    store: SqlStore,
+) -> None:
+    async with token_server() as server, aiohttp.ClientSession() as session:
+        refresher = HttpRefresher(session, server.url)
+        # someone refreshed a0 long ago; the pair they stored has expired since
+        await _seed(store, "a0", "r0", datetime.now(UTC) - timedelta(seconds=5))
+        fresh = await refresh_under_lock(store, PORTAL, stale_access="stale", refresh=refresher)
+        assert (fresh.access_token.get_secret_value(), server.refreshes) == ("a1", 1)
+        assert fresh.expires_at is not None
+        assert fresh.expires_at > datetime.now(UTC) + timedelta(seconds=3000)  # expires_in
+        # a live pair is handed out as before: no request
+        again = await refresh_under_lock(store, PORTAL, stale_access="a0", refresh=refresher)
+        assert (again.access_token.get_secret_value(), server.refreshes) == ("a1", 1)
+        assert server.invalid_grants == 0
+
+
+def _auth(store: object, url: str, session: aiohttp.ClientSession) -> OAuthAuth:
+    app = OAuthApp(
+        client_id="local.app",
+        client_secret=SecretStr("secret"),
+        access_token=SecretStr("a0"),
+        refresh_token=SecretStr("r0"),
+        rest_url=AnyHttpUrl(f"https://{PORTAL}/rest/"),
+        server_url=AnyHttpUrl(url),
+    )
+    return OAuthAuth(
+        portal=PORTAL,
+        app=app,
+        session=session,
+        store=SharedTokens(store),  # type: ignore[arg-type]
+        timeout=aiohttp.ClientTimeout(total=10),
+        redactor=Redactor(),
+        observer=Quiet(),
+    )
+
+
+async def test_the_keeper_stores_the_servers_expiry(store: SqlStore) -> None:
+    async with token_server() as server, aiohttp.ClientSession() as session:
+        auth = _auth(store, server.url, session)
+        assert await auth.token() == "a0"  # configured, not yet stored
+        await auth.refresh("a0")
+        assert await auth.token() == "a1"
+        async with store.unit_of_work(readonly=True) as uow:
+            stored = await uow.tokens.get(PORTAL)
+        assert stored is not None
+        assert stored.refresh_token.get_secret_value() == "r1"
+        assert stored.expires_at is not None
+        left = stored.expires_at - datetime.now(UTC)
+        assert timedelta(seconds=3500) < left <= timedelta(seconds=3600)
+
+
+class CommitsFail:
+    """The real store, except that commits fail (a dropped connection) while ``broken``."""
+
+    def __init__(self, store: SqlStore) -> None:
+        self._store = store
+        self.broken = False
+
+    @asynccontextmanager
+    async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[UnitOfWork]:
+        async with self._store.unit_of_work(readonly=readonly) as uow:
+            if self.broken:
+
+                async def commit() -> None:
+                    raise StoreUnavailable("connection lost at commit")
+
+                uow.commit = commit  # type: ignore[method-assign]
+            yield uow
+
+    async def close(self) -> None:
+        await self._store.close()
+
+
+async def test_a_pair_the_store_cannot_take_degrades_the_portal_until_saved(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("worker.store.tokens.PERSIST_BACKOFF", 0.01)
+    async with (
+        token_server() as server,
+        aiohttp.ClientSession() as session,
+        open_store(backend.settings()) as real,
+    ):
+        await _seed(real, "a0", "r0", None)
+        flaky = CommitsFail(real)
+        auth = _auth(flaky, server.url, session)
+        assert await auth.token() == "a0"
+        flaky.broken = True
+        await auth.refresh("a0")
+        assert server.refreshes == 1
+        assert auth.degraded  # the new pair lives in this process only
+        assert await auth.token() == "a1"
+        flaky.broken = False
+        monkeypatch.setattr(auth_module, "RESAVE_INTERVAL", 0.0)
+        assert await auth.token() == "a1"  # the next use saves it
+        assert not auth.degraded
+        async with real.unit_of_work(readonly=True) as uow:
+            stored = await uow.tokens.get(PORTAL)
+        assert stored is not None
+        assert stored.refresh_token.get_secret_value() == "r1"
+        assert server.invalid_grants == 0
