@@ -48,8 +48,8 @@ from worker.runtime.service import Runner
 from worker.runtime.wiring import build_runner
 from worker.settings import Settings
 from worker.store import Store
-from worker.store.repairs import MemoryRepairLedger, StoreRepairLedger
 from worker.store.installs import Application as InstalledApplication
+from worker.store.repairs import MemoryRepairLedger, StoreRepairLedger
 from worker.store.sync import RegistrySync
 
 
