@@ -22,6 +22,8 @@ async def test_examples_project_once_in_time_order(store: SqlStore) -> None:
         "command.failed": False,
         "command.rejected": False,
         "command.replayed": False,
+        # the line.reconciled that follows a repair carries the verdict after it
+        "line.repaired": False,
     }
     async with store.unit_of_work() as uow:
         assert [await apply_event(uow, e) for e in events] == [False] * len(events)
