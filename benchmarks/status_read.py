@@ -5,7 +5,8 @@ is what ``status_projection`` measures). Then, each timed ``--runs`` times (best
 
 * ``sipline status`` (every line, one table per portal, into a file: the plain layout) and
   ``sipline status --verdict config_drift --json``, as processes, wall time from exec to exit;
-* ``GET /v1/lines?verdict=config_drift`` against a real aiohttp server on the same store;
+* ``GET /v1/lines?verdict=config_drift`` against a real aiohttp server on the same store
+  (its first page, of the default limit), and every page of it, following ``next``;
 * ``GET /`` (the status page);
 
 beside a baseline: ``sipline status --help`` (the command's start-up alone) for the CLI, and
@@ -106,6 +107,18 @@ async def time_get(session: aiohttp.ClientSession, url: str) -> float:
     return time.perf_counter() - started
 
 
+async def time_walk(session: aiohttp.ClientSession, base: str, path: str) -> tuple[float, int]:
+    """Every page of ``path``, following ``next``: (seconds, lines)."""
+    started, seen, url = time.perf_counter(), 0, path
+    while url:
+        async with session.get(base + url) as response:
+            assert response.status == 200, response.status
+            body = await response.json()
+        seen += len(body["lines"])
+        url = body["next"]
+    return time.perf_counter() - started, seen
+
+
 def best_median(samples: list[float]) -> str:
     return f"{min(samples):>7.3f} {statistics.median(samples):>7.3f}"
 
@@ -149,12 +162,20 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
                     "GET /v1/portals": lambda: time_get(session, f"{base}/v1/portals"),
                     "GET / (status page)": lambda: time_get(session, f"{base}/"),
                 }
+                walked = 0
                 for _ in range(args.runs):
                     for name, get in gets.items():
                         timings.setdefault(name, []).append(await get())
+                    took, walked = await time_walk(session, base, "/v1/lines?verdict=config_drift")
+                    timings.setdefault("GET /v1/lines?verdict=config_drift, every page", []).append(
+                        took
+                    )
         finally:
             await runner.cleanup()
-    print(f"  {count} lines filled in {filled:.1f} s; --verdict config_drift finds {shown}")
+    print(
+        f"  {count} lines filled in {filled:.1f} s; --verdict config_drift finds {shown}, "
+        f"its pages {walked}"
+    )
     print(f"  {'':<48}{'best':>7} {'median':>7} (s)")
     for name, samples in timings.items():
         print(f"  {name:<48}{best_median(samples)}")

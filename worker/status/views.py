@@ -8,7 +8,7 @@ open on what needs a person.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -105,10 +105,34 @@ def group(
     views = []
     for portal, items in by_portal.items():
         items.sort(key=attention_order)
-        own = counts.get(portal) if counts is not None else None
-        views.append(PortalView(portal, items, dict(own) if own else _count(items)))
+        views.append(_view(portal, items, counts or {}))
     views.sort(key=lambda v: (v.out_of_sync == 0, v.portal))
     return Overview(views, last_sweep)
+
+
+async def portal_views(
+    batches: AsyncIterator[list[LineRecord]], counts: Mapping[str, Mapping[str, int]]
+) -> AsyncIterator[PortalView]:
+    """Lines that come portal after portal (as the store reads them) as one view per
+    portal, each with the portal's counts; only one portal's lines are held at a time."""
+    portal: str | None = None
+    items: list[LineRecord] = []
+    async for batch in batches:
+        for line in batch:
+            if line.portal != portal:
+                if portal is not None:
+                    yield _view(portal, items, counts)
+                portal, items = line.portal, []
+            items.append(line)
+    if portal is not None:
+        yield _view(portal, items, counts)
+
+
+def _view(
+    portal: str, items: list[LineRecord], counts: Mapping[str, Mapping[str, int]]
+) -> PortalView:
+    own = counts.get(portal)
+    return PortalView(portal, items, dict(own) if own else _count(items))
 
 
 def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
