@@ -44,6 +44,7 @@ from worker.runtime.service import Runner
 from worker.runtime.wiring import build_runner
 from worker.settings import Settings
 from worker.store import Store
+from worker.store.creates import StoreCreatedLines
 from worker.store.sync import RegistrySync
 
 
@@ -161,6 +162,7 @@ async def application(
             registrations=RegistrationsGateway(client=voximplant),
             settings=settings,
             clock=clock,
+            created_lines=None if store is None else StoreCreatedLines(store),
         )
         worker = build_runner(
             settings, handlers=handlers, observer=message_observer, connection=connection

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ import pytest
 from tests.amqp_helpers import Broker, broker, command, unique_prefix, wait_for
 from tests.runtime.conftest import runtime_settings
 from worker.bootstrap import Application, application
+from worker.observability.metrics import Metrics
 from worker.runtime.wiring import topology_spec
 from worker.sandbox.portal import PortalOptions
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
 from worker.sandbox.stack import Sandbox
+from worker.store import Store
 
 PORTAL = "sandbox.bitrix24.test"
 
@@ -57,31 +60,51 @@ class Stack:
         return {"command_id": cid, **created}
 
 
-@pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def running_stack(
+    tmp_path: Path,
+    prefix: str,
+    *,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+    tap_dead_letters: bool = True,
+    cloud_pbx_limit: int | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Stack]:
+    """A worker on the sandbox portal and account and the real broker, running until the
+    block ends (``store``: with the line projection and the store's registry)."""
+    limits = {} if cloud_pbx_limit is None else {"cloud_pbx_limit": cloud_pbx_limit}
     sandbox = Sandbox(
         directory=tmp_path / "sandbox",
         portals=[
-            PortalOptions(
-                domain=PORTAL, cloud_pbx_limit=50, bucket_capacity=500, drain_per_second=100.0
-            )
+            PortalOptions(domain=PORTAL, bucket_capacity=500, drain_per_second=100.0, **limits)
         ],
         wait_seconds=0.2,
         progress_seconds=0.3,
     )
     async with sandbox:
         settings = runtime_settings(
-            unique_prefix("e2e"),
+            unique_prefix(prefix),
             settle_intervals=[0.2, 0.5],
             settle_deadline=5.0,
             **sandbox.settings(),
+            **overrides,
         )
-        async with broker(settings.topology_prefix, topology_spec(settings)) as b:
-            async with application(settings) as app:
-                task = asyncio.create_task(app.worker.run())
-                await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
-                try:
-                    yield Stack(sandbox=sandbox, app=app, broker=b)
-                finally:
-                    app.worker.stop()
-                    await asyncio.wait_for(task, timeout=30)
+        spec = topology_spec(settings)
+        async with (
+            broker(settings.topology_prefix, spec, tap_dead_letters=tap_dead_letters) as b,
+            application(settings, metrics=metrics, store=store) as app,
+        ):
+            task = asyncio.create_task(app.worker.run())
+            await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
+            try:
+                yield Stack(sandbox=sandbox, app=app, broker=b)
+            finally:
+                app.worker.stop()
+                await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path, "e2e", cloud_pbx_limit=50) as running:
+        yield running

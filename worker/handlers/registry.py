@@ -7,7 +7,7 @@ import time
 from worker.domain.settle import SettlePlan
 from worker.handlers.checking import Clock, LineChecker
 from worker.handlers.lines import CreateLine, DeleteLine, ReconcileLine, UpdateLine
-from worker.handlers.ports import Portals, Registrations
+from worker.handlers.ports import CreatedLines, Portals, Registrations
 from worker.handlers.sweep import SweepPortal
 from worker.runtime.handler import CommandHandler
 from worker.settings import Settings
@@ -19,11 +19,14 @@ def build_handlers(
     registrations: Registrations,
     settings: Settings,
     clock: Clock = time.time,
+    created_lines: CreatedLines | None = None,
 ) -> dict[str, CommandHandler]:
+    """``created_lines``: the store's command id → line record (a worker with a store),
+    so a redelivered ``line.create`` finds its line even after a rename."""
     plan = SettlePlan(intervals=tuple(settings.settle_intervals), deadline=settings.settle_deadline)
     checker = LineChecker(registrations=registrations, plan=plan, clock=clock)
     return {
-        "line.create": CreateLine(portals=portals, checker=checker),
+        "line.create": CreateLine(portals=portals, checker=checker, created=created_lines),
         "line.update": UpdateLine(portals=portals, checker=checker),
         "line.delete": DeleteLine(portals=portals, registrations=registrations),
         "line.reconcile": ReconcileLine(portals=portals, checker=checker),
