@@ -81,36 +81,40 @@ def _moment(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH:MM:SS.ffffff", always UTC
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        # parsed with its zone: several times faster than .replace(tzinfo=UTC)
+        return datetime.fromisoformat(value + "+00:00")
     assert isinstance(value, datetime)
+    if value.tzinfo is UTC:
+        return value
     return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _findings(value: Any) -> list[str]:
     if value is None or value == "[]":
         return []
-    found = json.loads(value) if isinstance(value, str) else value
-    return [str(x) for x in found]
+    found: list[str] = json.loads(value) if isinstance(value, str) else list(value)
+    return found
 
 
 def record_of(row: Sequence[Any]) -> LineRecord:
-    """One row of :data:`COLUMNS` as a :class:`LineRecord`."""
+    """One row of :data:`COLUMNS` as a :class:`LineRecord` (by position: 50,000 of these
+    are made for one ``sipline status``)."""
     last_event_at = _moment(row[12])
     assert last_event_at is not None  # NOT NULL
     return LineRecord(
-        portal=row[0],
-        config_id=int(row[1]),
-        title=row[2],
-        line_type=row[3],
-        reg_id=None if row[4] is None else int(row[4]),
-        verdict=row[5],
-        verdict_since=_moment(row[6]),
-        last_checked=_moment(row[7]),
-        findings=_findings(row[8]),
-        last_command_id=row[9],
-        deleted=bool(row[10]),
-        last_event_id=row[11],
-        last_event_at=last_event_at,
+        row[0],  # portal
+        int(row[1]),  # config_id
+        row[2],  # title
+        row[3],  # line_type
+        None if row[4] is None else int(row[4]),  # reg_id
+        row[5],  # verdict
+        _moment(row[6]),  # verdict_since
+        _moment(row[7]),  # last_checked
+        _findings(row[8]),
+        row[9],  # last_command_id
+        bool(row[10]),  # deleted
+        row[11],  # last_event_id
+        last_event_at,
     )
 
 
