@@ -5,11 +5,14 @@ is what ``status_projection`` measures). Then, each timed ``--runs`` times (best
 
 * ``sipline status`` (every line, one table per portal, into a file: the plain layout) and
   ``sipline status --verdict config_drift --json``, as processes, wall time from exec to exit;
-* ``GET /v1/lines?verdict=config_drift`` against a real aiohttp server on the same store;
+* ``GET /v1/lines?verdict=config_drift`` against a real aiohttp server on the same store
+  (its first page, of the default limit), and every page of it, following ``next``;
 * ``GET /`` (the status page);
 
-beside a baseline: ``sipline status --help`` (the command's start-up alone) for the CLI, and
-``GET /v1/portals`` on an empty store for HTTP.
+beside a baseline: ``sipline status --help`` (the command's start-up alone) for the CLI.
+Each figure is given as wall time and CPU time (user + system: the command's own for the
+CLI, this process's, server and client, for HTTP). On a shared machine the CPU time is the
+steadier figure: the wall time there is mostly waiting for a core.
 
     .venv/bin/python -m benchmarks.status_read [--portals 10000] [--lines 5] [--runs 5]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -91,23 +95,49 @@ def cli_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def time_cli(env: dict[str, str], args: list[str], out: Path) -> float:
+Sample = tuple[float, float]  # (wall seconds, CPU seconds)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_cli(env: dict[str, str], args: list[str], out: Path) -> Sample:
+    """The command's wall time and its own CPU time (user + system)."""
     with out.open("wb") as sink:
-        started = time.perf_counter()
-        subprocess.run([SIPLINE, *args], env=env, stdout=sink, check=True, timeout=120)
-        return time.perf_counter() - started
+        cpu, started = _children_cpu(), time.perf_counter()
+        subprocess.run([SIPLINE, *args], env=env, stdout=sink, check=True, timeout=300)
+        return time.perf_counter() - started, _children_cpu() - cpu
 
 
-async def time_get(session: aiohttp.ClientSession, url: str) -> float:
-    started = time.perf_counter()
+async def time_get(session: aiohttp.ClientSession, url: str) -> Sample:
+    """Wall time and this process's CPU time (the server and the client both run here)."""
+    cpu, started = time.process_time(), time.perf_counter()
     async with session.get(url) as response:
         assert response.status == 200, response.status
         await response.read()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
-def best_median(samples: list[float]) -> str:
-    return f"{min(samples):>7.3f} {statistics.median(samples):>7.3f}"
+async def time_walk(session: aiohttp.ClientSession, base: str, path: str) -> tuple[Sample, int]:
+    """Every page of ``path``, following ``next`` (one page where there is none)."""
+    cpu, started, seen, url = time.process_time(), time.perf_counter(), 0, path
+    while url:
+        async with session.get(base + url) as response:
+            assert response.status == 200, response.status
+            body = await response.json()
+        seen += len(body["lines"])
+        url = body.get("next")
+    return (time.perf_counter() - started, time.process_time() - cpu), seen
+
+
+def best_median(samples: list[Sample]) -> str:
+    walls, cpus = [w for w, _ in samples], [c for _, c in samples]
+    return (
+        f"{min(walls):>7.3f} {statistics.median(walls):>7.3f}"
+        f" {min(cpus):>7.3f} {statistics.median(cpus):>7.3f}"
+    )
 
 
 async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> None:
@@ -117,7 +147,7 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
         filled = time.perf_counter() - started
         env = cli_env(settings)
         out = tmp / "status.txt"
-        timings: dict[str, list[float]] = {}
+        timings: dict[str, list[Sample]] = {}
 
         def run_cli(name: str, argv: list[str]) -> None:
             timings.setdefault(name, []).append(time_cli(env, argv, out))
@@ -142,20 +172,28 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
         base = f"http://{host}:{port}"
         try:
             async with aiohttp.ClientSession() as session:
-                gets: dict[str, Callable[[], Awaitable[float]]] = {
+                gets: dict[str, Callable[[], Awaitable[Sample]]] = {
                     "GET /v1/lines?verdict=config_drift": lambda: time_get(
                         session, f"{base}/v1/lines?verdict=config_drift"
                     ),
                     "GET /v1/portals": lambda: time_get(session, f"{base}/v1/portals"),
                     "GET / (status page)": lambda: time_get(session, f"{base}/"),
                 }
+                walked = 0
                 for _ in range(args.runs):
                     for name, get in gets.items():
                         timings.setdefault(name, []).append(await get())
+                    took, walked = await time_walk(session, base, "/v1/lines?verdict=config_drift")
+                    timings.setdefault("GET /v1/lines?verdict=config_drift, every page", []).append(
+                        took
+                    )
         finally:
             await runner.cleanup()
-    print(f"  {count} lines filled in {filled:.1f} s; --verdict config_drift finds {shown}")
-    print(f"  {'':<48}{'best':>7} {'median':>7} (s)")
+    print(
+        f"  {count} lines filled in {filled:.1f} s; --verdict config_drift finds {shown}, "
+        f"its pages {walked}"
+    )
+    print(f"  {'':<48}{'wall: best':>11} {'median':>7} {'CPU: best':>9} {'median':>7} (s)")
     for name, samples in timings.items():
         print(f"  {name:<48}{best_median(samples)}")
 

@@ -48,6 +48,7 @@ from worker.runtime.service import Runner
 from worker.runtime.wiring import build_runner
 from worker.settings import Settings
 from worker.store import Store
+from worker.store.creates import StoreCreatedLines
 from worker.store.installs import Application as InstalledApplication
 from worker.store.repairs import MemoryRepairLedger, StoreRepairLedger
 from worker.store.sync import RegistrySync
@@ -210,6 +211,7 @@ async def application(
             clock=clock,
             repairs=MemoryRepairLedger() if store is None else StoreRepairLedger(store=store),
             repair_observer=metrics,
+            created_lines=None if store is None else StoreCreatedLines(store),
         )
         worker = build_runner(
             settings, handlers=handlers, observer=message_observer, connection=connection

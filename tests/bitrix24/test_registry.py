@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import aiohttp
 import pytest
@@ -93,3 +94,32 @@ def test_sipline_portals_entries_take_the_policy(monkeypatch: pytest.MonkeyPatch
         PortalSettings.model_validate(
             {"webhook_url": f"https://{DOMAIN}/rest/1/code/", "repair_policy": "fix"}
         )
+
+
+async def test_a_portal_costs_little_until_its_first_command(
+    session: aiohttp.ClientSession, make_settings: SettingsFactory
+) -> None:
+    """Registering 2,000 portals builds no client (built on first use): a worker holding
+    10,000 registered portals must stay within +50 MiB (docs/performance.md)."""
+    portals = portals_for(session, make_settings())
+    config = portals.get(DOMAIN).client.config
+    configs = [
+        PortalSettings.model_validate(
+            config.model_dump() | {"webhook_url": f"https://p{n}.test/rest/1/c{n}/"}
+        )
+        for n in range(2000)
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n, each in enumerate(configs):
+            portals.upsert(f"p{n}.bitrix24.test", each)
+        held = tracemalloc.get_traced_memory()[0] - before
+        first = portals.get("p7.bitrix24.test")  # the first command builds its client
+        built = tracemalloc.get_traced_memory()[0] - before - held
+    finally:
+        tracemalloc.stop()
+    assert held / len(configs) < 400, held  # the entry alone: bytes, not a client
+    assert built > 1000  # a client (its limiter, auth, transport) is the bigger part
+    assert portals.get("p7.bitrix24.test") is first
+    assert first.client.config.webhook_url == configs[7].webhook_url

@@ -16,7 +16,7 @@ import aiohttp
 from pydantic import SecretStr
 
 from tests.amqp_helpers import wait_for
-from tests.e2e.conftest import Stack, e2e_sandbox, e2e_settings, running_stack
+from tests.e2e.conftest import Stack, e2e_sandbox, e2e_settings, serving_stack
 from worker.http.callbacks import PATH
 from worker.observability.metrics import Metrics
 from worker.observability.upstream import UpstreamObserver
@@ -98,7 +98,7 @@ async def pushed_stack(directory: Path, store: Store) -> AsyncIterator[Pushed]:
             voximplant_callback_salt=SecretStr(SALT),
             voximplant_api_key=SecretStr(sandbox.account.api_key),
         )
-        async with running_stack(
+        async with serving_stack(
             sandbox,
             settings,
             upstream_observer=UpstreamObserver(metrics=metrics),

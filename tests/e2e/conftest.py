@@ -12,11 +12,13 @@ import pytest
 from tests.amqp_helpers import Broker, broker, command, unique_prefix, wait_for
 from tests.runtime.conftest import runtime_settings
 from worker.bootstrap import Application, application
+from worker.observability.metrics import Metrics
 from worker.runtime.wiring import topology_spec
 from worker.sandbox.portal import PortalOptions
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
 from worker.sandbox.stack import Sandbox
 from worker.settings import Settings
+from worker.store import Store
 
 PORTAL = "sandbox.bitrix24.test"
 
@@ -59,14 +61,14 @@ class Stack:
         return {"command_id": cid, **created}
 
 
-def e2e_sandbox(directory: Path) -> Sandbox:
-    """One roomy portal whose registrations settle in half a second."""
+def e2e_sandbox(directory: Path, *, cloud_pbx_limit: int | None = 50) -> Sandbox:
+    """One roomy portal whose registrations settle in half a second (``cloud_pbx_limit``:
+    None for the sandbox's default)."""
+    limits = {} if cloud_pbx_limit is None else {"cloud_pbx_limit": cloud_pbx_limit}
     return Sandbox(
         directory=directory / "sandbox",
         portals=[
-            PortalOptions(
-                domain=PORTAL, cloud_pbx_limit=50, bucket_capacity=500, drain_per_second=100.0
-            )
+            PortalOptions(domain=PORTAL, bucket_capacity=500, drain_per_second=100.0, **limits)
         ],
         wait_seconds=0.2,
         progress_seconds=0.3,
@@ -85,12 +87,18 @@ def e2e_settings(prefix: str, sandbox: Sandbox, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def running_stack(
-    sandbox: Sandbox, settings: Settings, **application_options: Any
+async def serving_stack(
+    sandbox: Sandbox,
+    settings: Settings,
+    *,
+    tap_dead_letters: bool = True,
+    **application_options: Any,
 ) -> AsyncIterator[Stack]:
-    """The topology declared and tapped, and the worker consuming, until the block ends."""
+    """The topology declared (and its dead letters tapped), and the worker consuming on a
+    running ``sandbox``, until the block ends."""
+    spec = topology_spec(settings)
     async with (
-        broker(settings.topology_prefix, topology_spec(settings)) as b,
+        broker(settings.topology_prefix, spec, tap_dead_letters=tap_dead_letters) as b,
         application(settings, **application_options) as app,
     ):
         task = asyncio.create_task(app.worker.run())
@@ -102,10 +110,28 @@ async def running_stack(
             await asyncio.wait_for(task, timeout=30)
 
 
+@asynccontextmanager
+async def running_stack(
+    tmp_path: Path,
+    prefix: str,
+    *,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+    tap_dead_letters: bool = True,
+    cloud_pbx_limit: int | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Stack]:
+    """A worker on the sandbox portal and account and the real broker, running until the
+    block ends (``store``: with the line projection and the store's registry)."""
+    async with e2e_sandbox(tmp_path, cloud_pbx_limit=cloud_pbx_limit) as sandbox:
+        settings = e2e_settings(prefix, sandbox, **overrides)
+        async with serving_stack(
+            sandbox, settings, tap_dead_letters=tap_dead_letters, metrics=metrics, store=store
+        ) as running:
+            yield running
+
+
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    async with (
-        e2e_sandbox(tmp_path) as sandbox,
-        running_stack(sandbox, e2e_settings("e2e", sandbox)) as running,
-    ):
+    async with running_stack(tmp_path, "e2e", cloud_pbx_limit=50) as running:
         yield running

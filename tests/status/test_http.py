@@ -122,3 +122,88 @@ async def test_page_with_no_lines_says_so(
     html = await (await client.get("/")).text()
     assert "Every checked line is in sync." in html
     assert "no sweep reported yet" in html
+
+
+async def many_lines(store: SqlStore, portals: int, per_portal: int) -> None:
+    """``portals`` × ``per_portal`` lines; every line's verdict is config_drift or in_sync."""
+    events = []
+    for p in range(portals):
+        for n in range(1, per_portal + 1):
+            verdict = Verdict.CONFIG_DRIFT if (p + n) % 2 else Verdict.IN_SYNC
+            events += [
+                created(f"p{p:02d}.test", n, f"line {p}-{n}"),
+                reconciled(f"p{p:02d}.test", n, verdict, at=later(n), findings=["x"]),
+            ]
+    await fill(store, events)
+
+
+async def test_lines_come_in_pages_that_follow_next_to_the_end(
+    client: TestClient[web.Request, web.Application], store: SqlStore
+) -> None:
+    await many_lines(store, 7, 3)
+    whole = await (await client.get("/v1/lines", params={"limit": "1000"})).json()
+    assert whole["count"] == 21
+    assert whole["next"] is None
+    seen: list[tuple[str, int]] = []
+    url: str | None = "/v1/lines?verdict=config_drift&limit=4"
+    pages = 0
+    while url is not None:
+        body = await (await client.get(url)).json()
+        assert body["count"] == len(body["lines"]) <= 4
+        seen += [(x["portal"], x["config_id"]) for x in body["lines"]]
+        assert all(x["verdict"] == "config_drift" for x in body["lines"])
+        url = body["next"]
+        assert url is None or ("verdict=config_drift" in url and "limit=4" in url)
+        pages += 1
+    drifting = [
+        (x["portal"], x["config_id"]) for x in whole["lines"] if x["verdict"] == "config_drift"
+    ]
+    assert seen == drifting  # every one once, in the order of the whole listing
+    assert pages == -(-len(drifting) // 4)
+
+
+async def test_a_page_orders_worst_first_within_a_portal_across_its_boundary(
+    client: TestClient[web.Request, web.Application], store: SqlStore
+) -> None:
+    await fill(store)
+    first = await (await client.get("/v1/lines", params={"limit": "2"})).json()
+    assert [(x["portal"], x["verdict"]) for x in first["lines"]] == [
+        ("alpha.test", "registration_failed"),
+        ("alpha.test", "config_drift"),
+    ]
+    rest = await (await client.get(first["next"])).json()
+    assert [(x["portal"], x["verdict"]) for x in rest["lines"]] == [
+        ("alpha.test", "in_sync"),
+        ("beta.test", "in_sync"),
+    ]
+    assert rest["next"] is None
+
+
+async def test_bad_paging_parameters_are_400s_naming_them(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    for params, word in (
+        ({"limit": "0"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"limit": "10001"}, "limit"),
+        ({"after": "not-a-cursor"}, "after"),
+        ({"after": "WyJhIiwiYiIsM10"}, "after"),  # ["a","b",3]: the wrong shape
+    ):
+        response = await client.get("/v1/lines", params=params)
+        assert response.status == 400, params
+        assert word in (await response.json())["error"]
+
+
+async def test_the_page_lists_only_its_share_of_many_out_of_sync_lines(
+    store: SqlStore,
+) -> None:
+    await many_lines(store, 12, 5)
+    query = StatusQuery(store=store)
+    app = web.Application()
+    StatusPageRoutes(query, clock=lambda: NOW, max_lines=7, max_portals=5).install(app)
+    async with TestClient(TestServer(app)) as test_client:
+        html = await (await test_client.get("/")).text()
+    assert html.count('<tr class="line"') == 7
+    assert "7 of 30 out-of-sync lines shown" in html
+    assert "5 of 12 portals shown" in html
+    assert "12 portals, 60 lines" in html

@@ -17,16 +17,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.amqp_helpers import broker, unique_prefix
 from tests.browser import LAPTOP, PHONE, browser, chromium_path
-from tests.e2e.conftest import PORTAL, Stack
-from tests.runtime.conftest import runtime_settings
+from tests.e2e.conftest import PORTAL, Stack, running_stack
 from worker.adapters.store import open_store
-from worker.bootstrap import application
 from worker.observability.metrics import Metrics
-from worker.runtime.wiring import topology_spec
-from worker.sandbox.portal import PortalOptions
-from worker.sandbox.stack import Sandbox
+from worker.settings import Settings
 
 pytestmark = [
     pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed"),
@@ -42,36 +37,22 @@ class Served:
 
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    sandbox = Sandbox(
-        directory=tmp_path / "sandbox",
-        portals=[PortalOptions(domain=PORTAL, bucket_capacity=500, drain_per_second=100.0)],
-        wait_seconds=0.2,
-        progress_seconds=0.3,
-    )
-    async with sandbox:
-        settings = runtime_settings(
-            unique_prefix("page"),
-            settle_intervals=[0.2, 0.5],
-            settle_deadline=5.0,
+    settings = Settings(data_dir=tmp_path / "data")
+    async with (
+        open_store(settings) as store,
+        running_stack(
+            tmp_path,
+            "page",
+            store=store,
+            metrics=Metrics(),
+            tap_dead_letters=False,
             metrics_port=0,
             metrics_host="127.0.0.1",
             data_dir=tmp_path / "data",
-            **sandbox.settings(),
-        )
-        spec = topology_spec(settings)
-        async with broker(settings.topology_prefix, spec, tap_dead_letters=False) as b:
-            async with (
-                open_store(settings) as store,
-                application(settings, metrics=Metrics(), store=store) as app,
-            ):
-                assert app.http_url is not None
-                task = asyncio.create_task(app.worker.run())
-                await asyncio.wait_for(app.worker.ready.wait(), timeout=20)
-                try:
-                    yield Served(Stack(sandbox=sandbox, app=app, broker=b), app.http_url)
-                finally:
-                    app.worker.stop()
-                    await asyncio.wait_for(task, timeout=30)
+        ) as stack,
+    ):
+        assert stack.app.http_url is not None
+        yield Served(stack, stack.app.http_url)
 
 
 async def lines_api(url: str) -> list[dict[str, Any]]:

@@ -1,9 +1,11 @@
 """``sipline status``: every line's current state, from the store's projection of the event log.
 
 One table per portal, portals with out-of-sync lines first and the worst lines first in
-each; ``--json`` prints one JSON document (``{"portals": [...], "lines": [...],
-"last_sweep": ...}``) instead. ``--rebuild`` first forgets the projection and reads the
-event log again from its first offset (the worker's own projector carries on from there).
+each; ``--json`` prints one JSON document (``{"lines": [...], "portals": [...],
+"last_sweep": ...}``) instead. Lines are printed as the store streams them, a portal at a
+time, so 50,000 of them start to show at once and never sit in memory together.
+``--rebuild`` first forgets the projection and reads the event log again from its first
+offset (the worker's own projector carries on from there).
 
 Exit codes: 0 shown (also when nothing matches); 1 the store or the broker could not be
 reached, or the event log is missing; 2 a bad option or bad settings (one line on stderr).
@@ -23,9 +25,9 @@ from worker.cli.common import env_file_option
 from worker.cli.store import run_store_command, store_settings
 from worker.errors import SiplineError
 from worker.settings import Settings
-from worker.status.query import Selection, StatusQuery
-from worker.status.text import render
-from worker.status.views import Overview, line_json, portal_json, sweep_json
+from worker.status.query import Listing, Selection, StatusQuery
+from worker.status.text import ending, portal_table
+from worker.status.views import line_json, portal_json, sweep_json
 
 VERDICTS = [v.value for v in Verdict]
 
@@ -49,22 +51,47 @@ async def rebuild(settings: Settings) -> int:
             return await projector.rebuild()
 
 
-async def overview(settings: Settings, selection: Selection) -> Overview:
+async def show(
+    settings: Settings, selection: Selection, *, json_out: bool, terminal: bool, width: int
+) -> None:
+    """Print the selected lines as the store streams them, a portal at a time."""
     from worker.adapters.store import open_store
 
-    async with open_store(settings) as store:
-        return await StatusQuery(store=store).overview(selection)
+    async with (
+        open_store(settings) as store,
+        StatusQuery(store=store).listing(selection) as listing,
+    ):
+        if json_out:
+            await _print_json(listing)
+            return
+        shown = False
+        async for view in listing.portals():
+            table = portal_table(view, first=not shown, terminal=terminal, width=width)
+            click.echo("\n".join(table), color=terminal)
+            shown = True
+        for text in ending(listing.last_sweep, shown=shown):
+            click.echo(text)
 
 
-def as_json(result: Overview) -> str:
-    return json.dumps(
-        {
-            "portals": [portal_json(view) for view in result.portals],
-            "lines": [line_json(line) for view in result.portals for line in view.lines],
-            "last_sweep": sweep_json(result.last_sweep),
-        },
-        indent=None,
-    )
+async def _print_json(listing: Listing) -> None:
+    """One document, ``{"lines": [...], "portals": [...], "last_sweep": ...}``, written as
+    the lines arrive (the portals, those with selected lines, follow them)."""
+    out = sys.stdout
+    out.write('{"lines": [')
+    portals = []
+    separator = ""
+    async for view in listing.portals():
+        portals.append(portal_json(view))
+        for line in view.lines:
+            out.write(separator)
+            out.write(json.dumps(line_json(line)))
+            separator = ", "
+    out.write('], "portals": ')
+    out.write(json.dumps(portals))
+    out.write(', "last_sweep": ')
+    out.write(json.dumps(sweep_json(listing.last_sweep)))
+    out.write("}\n")
+    out.flush()
 
 
 @click.command()
@@ -105,13 +132,11 @@ def status(  # noqa: PLR0917 (click passes options by position)
         out_of_sync=out_of_sync,
         include_deleted=deleted,
     )
-    result = run_store_command(lambda: overview(settings, selection))
-    if json_out:
-        click.echo(as_json(result))
-        return
-    terminal = sys.stdout.isatty()
+    terminal = sys.stdout.isatty() and not json_out
     width = shutil.get_terminal_size((120, 40)).columns
-    click.echo("\n".join(render(result, terminal=terminal, width=width)), color=terminal)
+    run_store_command(
+        lambda: show(settings, selection, json_out=json_out, terminal=terminal, width=width)
+    )
 
 
 async def _rebuild(settings: Settings) -> int:

@@ -1,14 +1,18 @@
 """The line handlers: ``line.create``, ``line.update``, ``line.delete``, ``line.reconcile``.
 
 Each is idempotent, because at-least-once delivery will sometimes run a command twice:
-a create finds the line it already made, a delete of an absent line succeeds, an update
+a create finds the line it already made (by its command id when the worker has a store,
+so also after a rename; else by title), a delete of an absent line succeeds, an update
 sets the same values again.
 """
 
 from __future__ import annotations
 
+import logging
+
 from contracts import (
     LineCreate,
+    LineCreateData,
     LineCreatedData,
     LineDelete,
     LineDeletedData,
@@ -20,9 +24,12 @@ from worker.domain.drift import normalise_host, normalise_login
 from worker.domain.errors import ConnectorUnpaid, LineNotFound, TitleTaken
 from worker.domain.model import Line
 from worker.domain.settle import SettleState
+from worker.errors import TransientError
 from worker.handlers.checking import LineChecker, PassResult, subject
-from worker.handlers.ports import PortalLines, Portals, Registrations
+from worker.handlers.ports import CreatedLines, PortalLines, Portals, Registrations
 from worker.runtime.handler import CommandContext, EventDraft, Outcome
+
+log = logging.getLogger(__name__)
 
 REREGISTERING_FIELDS = frozenset({"server", "login", "password"})
 
@@ -46,12 +53,36 @@ def _same_account(line: Line, server: str, login: str) -> bool:
     ) == normalise_login(login)
 
 
-class CreateLine:
-    """Create a line unless an identical one exists; then cross-check its registration."""
+def _as_it_is(line: Line, data: LineCreateData) -> LineCreatedData:
+    """A line an earlier delivery of the create made, as Bitrix24 has it now (renamed or
+    moved since, perhaps): what the projection and a reader should take from the event."""
+    return LineCreatedData(
+        config_id=line.config_id,
+        reg_id=line.reg_id,
+        title=line.title or data.title,
+        server=line.server or data.server,
+        login=line.login or data.login,
+        line_type=line.line_type,
+        already_existed=True,
+    )
 
-    def __init__(self, *, portals: Portals, checker: LineChecker) -> None:
+
+class CreateLine:
+    """Create a line unless this command made it already or an identical one exists; then
+    cross-check its registration.
+
+    ``created``: the store's record of which line each create made. A redelivered create
+    whose line was renamed since is then found by its command id (and reported with the
+    line's current title); without it, or when the store cannot answer, a create is
+    idempotent by title alone.
+    """
+
+    def __init__(
+        self, *, portals: Portals, checker: LineChecker, created: CreatedLines | None = None
+    ) -> None:
         self._portals = portals
         self._checker = checker
+        self._created = created
 
     async def __call__(self, command: LineCreate, context: CommandContext) -> Outcome:
         portal = self._portals.get(command.portal)
@@ -61,19 +92,39 @@ class CreateLine:
             raise ConnectorUnpaid(
                 f"the SIP connector of {command.portal} is unpaid and has no free minutes"
             )
-        line, already = await self._create_or_find(portal, command)
-        created = LineCreatedData(
-            config_id=line.config_id,
-            reg_id=line.reg_id,
-            title=data.title,
-            server=data.server,
-            login=data.login,
-            line_type=data.line_type,
-            already_existed=already,
-        )
+        made = await self._made_before(portal, command)
+        if made is not None:
+            line, created = made, _as_it_is(made, data)
+        else:
+            line, already = await self._create_or_find(portal, command)
+            created = LineCreatedData(
+                config_id=line.config_id,
+                reg_id=line.reg_id,
+                title=data.title,
+                server=data.server,
+                login=data.login,
+                line_type=data.line_type,
+                already_existed=already,
+            )
         started = SettleState.start(self._checker.now())
         result = await self._checker.run_pass(command, portal, line, started)
         return _outcome([EventDraft(created, subject=subject(line.config_id))], result)
+
+    async def _made_before(self, portal: PortalLines, command: LineCreate) -> Line | None:
+        """The line this very command made before (a redelivery), if it still exists."""
+        if self._created is None:
+            return None
+        try:
+            made = await self._created.made_by(command.id)
+        except TransientError as exc:
+            log.warning(
+                "create lookup by command id unavailable; finding the line by title",
+                extra={"command_id": command.id, "error": type(exc).__name__},
+            )
+            return None
+        if made is None or made[0] != command.portal.lower():
+            return None
+        return await portal.find_line(made[1])
 
     async def _create_or_find(self, portal: PortalLines, command: LineCreate) -> tuple[Line, bool]:
         data = command.data

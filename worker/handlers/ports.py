@@ -83,6 +83,15 @@ class Portals(Protocol):
         ...
 
 
+class CreatedLines(Protocol):
+    """Which line each ``line.create`` made, by command id (the line projection records it
+    from ``line.created``), so a redelivered create finds its line even after a rename."""
+
+    async def made_by(self, command_id: str) -> tuple[str, int] | None:
+        """(portal, config_id) of the line ``command_id`` created; None when not known."""
+        ...
+
+
 class Registrations(Protocol):
     """The Voximplant account's SIP registrations."""
 

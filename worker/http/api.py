@@ -1,15 +1,23 @@
 """``GET /v1/portals`` and ``GET /v1/lines``: the line projection as JSON.
 
 ``/v1/lines`` takes ``portal``, ``verdict`` (repeatable, or comma-separated),
-``out_of_sync=1`` and ``deleted=1``; lines come worst verdict first within each portal,
-portals with out-of-sync lines first (the order of ``sipline status``). The field names
-are those of ``sipline status --json`` (:func:`worker.status.views.line_json`).
-A bad parameter is a 400 naming it; a store that cannot answer is a 503.
+``out_of_sync=1`` and ``deleted=1``, and pages: ``limit`` lines (default
+:data:`DEFAULT_LIMIT`, at most :data:`MAX_LIMIT`) by portal, worst verdict first within
+each, then config id; ``next`` is the URL of the page after (``after=`` an opaque cursor
+naming the last line shown: keyset paging, so a page costs the same wherever it starts
+and a line changing meanwhile is neither skipped nor repeated for being moved).
+The field names are those of ``sipline status --json``
+(:func:`worker.status.views.line_json`). A bad parameter is a 400 naming it; a store that
+cannot answer is a 503.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -17,8 +25,11 @@ from contracts.events import Verdict
 from worker.errors import SiplineError
 from worker.status.query import Selection, StatusQuery
 from worker.status.views import line_json, sweep_json
+from worker.store import LineKey
 
 VERDICTS = frozenset(v.value for v in Verdict)
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
 _TRUE = {"1", "true", "yes"}
 
 
@@ -55,6 +66,42 @@ def selection_of(request: web.Request) -> Selection:
     )
 
 
+def limit_of(request: web.Request) -> int:
+    raw = request.query.get("limit", "")
+    if not raw:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise _bad(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def cursor(key: LineKey) -> str:
+    """The opaque ``after`` value naming ``key``."""
+    raw = json.dumps([key.portal, key.rank, key.config_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def after_of(request: web.Request) -> LineKey | None:
+    raw = request.query.get("after", "")
+    if not raw:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        portal, rank, config_id = decoded
+        if not (isinstance(portal, str) and type(rank) is int and type(config_id) is int):
+            raise ValueError(decoded)
+    except (ValueError, TypeError, binascii.Error):
+        raise _bad("after must be the cursor a previous page gave in its next link") from None
+    return LineKey(portal, rank, config_id)
+
+
+def next_link(request: web.Request, key: LineKey, limit: int) -> str:
+    """This request's URL (path and query) for the page after ``key``."""
+    query = [(k, v) for k, v in request.query.items() if k not in ("after", "limit")]
+    query += [("limit", str(limit)), ("after", cursor(key))]
+    return f"{request.path}?{urlencode(query)}"
+
+
 @dataclass(frozen=True, slots=True)
 class StatusApiRoutes:
     query: StatusQuery
@@ -72,13 +119,19 @@ class StatusApiRoutes:
 
     async def lines(self, request: web.Request) -> web.Response:
         selection = selection_of(request)
+        limit, after = limit_of(request), after_of(request)
         try:
-            overview = await self.query.overview(selection)
+            page = await self.query.page(selection, after=after, limit=limit)
         except SiplineError as exc:
             return _unavailable(exc)
-        lines = [line_json(line) for view in overview.portals for line in view.lines]
+        lines = [line_json(line) for line in page.lines]
         return web.json_response(
-            {"count": len(lines), "lines": lines, "last_sweep": sweep_json(overview.last_sweep)}
+            {
+                "count": len(lines),
+                "lines": lines,
+                "next": None if page.after is None else next_link(request, page.after, limit),
+                "last_sweep": sweep_json(page.last_sweep),
+            }
         )
 
 

@@ -1,6 +1,7 @@
 """``GET /``: the status page (rendered by :mod:`worker.status.html`).
 
-One read of the store per request (the out-of-sync lines and every portal's counts) and
+One read of the store per request (every portal's counts by verdict, counted by the
+store, and the first ``max_lines`` out-of-sync lines, worst first: never every line) and
 the dead-letter summary from its cache, which never holds the page up for long.
 """
 
@@ -34,6 +35,8 @@ class StatusPageRoutes:
     query: StatusQuery
     dead_letters: DeadLetterSource | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    max_lines: int = 500  # out-of-sync lines listed; the rest are counted, with a link
+    max_portals: int = 500
 
     def install(self, app: web.Application) -> None:
         app.cleanup_ctx.append(self._lifetime)
@@ -46,14 +49,22 @@ class StatusPageRoutes:
 
     async def index(self, request: web.Request) -> web.Response:
         try:
-            overview = await self.query.overview(Selection(out_of_sync=True), every_portal=True)
+            overview = await self.query.overview(
+                Selection(out_of_sync=True), every_portal=True, limit=self.max_lines
+            )
         except SiplineError as exc:
             return web.Response(
                 status=503,
                 text=f"sipline status: the store cannot answer now ({exc.code})\n",
             )
         letters = None if self.dead_letters is None else await self.dead_letters.summary()
-        body = page(overview, dead_letters=letters, now=self.clock())
+        body = page(
+            overview,
+            dead_letters=letters,
+            now=self.clock(),
+            max_lines=self.max_lines,
+            max_portals=self.max_portals,
+        )
         return web.Response(
             text=body,
             content_type="text/html",

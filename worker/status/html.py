@@ -10,13 +10,13 @@ with 10,000 portals. Every value from the event log is escaped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from urllib.parse import urlencode
 
-from worker.status.views import Overview, is_out_of_sync, verdict_of
+from worker.status.views import Overview, PortalView, is_out_of_sync, verdict_of
 from worker.store import LineRecord
 
 
@@ -179,11 +179,22 @@ def _dead_letters(view: DeadLetterView | None) -> str:
     return "".join(parts)
 
 
+# The portal table's columns: (label, cell HTML of a portal). Another per-portal fact (the
+# last sweep of each portal, its last callback) is one more entry here, fed by one more
+# field on PortalView.
+PORTAL_COLUMNS: tuple[tuple[str, Callable[[PortalView], str]], ...] = (
+    ("Portal", lambda v: escape(v.portal)),
+    ("Lines", lambda v: str(v.total)),
+    ("Verdicts", lambda v: _chips(v.counts)),
+)
+
+
 def _portals(overview: Overview, max_portals: int) -> str:
+    head = "".join(f"<th>{label}</th>" for label, _ in PORTAL_COLUMNS)
     rows = "".join(
-        f'<tr><td data-label="Portal">{escape(v.portal)}</td>'
-        f'<td data-label="Lines">{v.total}</td>'
-        f'<td data-label="Verdicts">{_chips(v.counts)}</td></tr>'
+        "<tr>"
+        + "".join(f'<td data-label="{label}">{cell(v)}</td>' for label, cell in PORTAL_COLUMNS)
+        + "</tr>"
         for v in overview.portals[:max_portals]
     )
     more = ""
@@ -193,8 +204,7 @@ def _portals(overview: Overview, max_portals: int) -> str:
             '<a href="/v1/portals">all of them as JSON</a>.</p>'
         )
     return (
-        "<h2>Portals</h2><table><thead><tr><th>Portal</th><th>Lines</th><th>Verdicts</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table>{more}"
+        f"<h2>Portals</h2><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{more}"
     )
 
 

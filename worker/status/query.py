@@ -1,23 +1,40 @@
 """The store questions behind ``sipline status``, ``/v1/*`` and the status page.
 
 Each answer is read in one read-only unit of work (a consistent snapshot on PostgreSQL;
-no write lock on SQLite, so reading never holds up the projector).
+no write lock on SQLite, so reading never holds up the projector). The store filters,
+orders and limits; nothing here loads every line to pick some of them (50,000 lines and
+10,000 portals are the size this is written for: docs/performance.md, "Status").
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from worker.status.views import (
     OUT_OF_SYNC,
+    UNCHECKED,
+    VERDICT_ORDER,
     Overview,
     PortalView,
     counts_by_portal,
     group,
     portal_json,
+    portal_views,
 )
-from worker.store import LineRecord, Store, UnitOfWork
+from worker.store import LineFilter, LineKey, LineRecord, Store, UnitOfWork
+
+# the reading order the store sorts by: worst verdict first, None for unchecked
+ORDER: tuple[str | None, ...] = tuple(None if v == UNCHECKED else v for v in VERDICT_ORDER)
+_RANK = {verdict: rank for rank, verdict in enumerate(ORDER)}
+
+
+def key_of(line: LineRecord) -> LineKey:
+    """Where ``line`` stands in the reading order (what a page after it starts past)."""
+    return LineKey(line.portal, _RANK.get(line.verdict, len(ORDER)), line.config_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +53,40 @@ class Selection:
             wanted = set(OUT_OF_SYNC) if wanted is None else wanted & OUT_OF_SYNC
         return None if wanted is None else sorted(wanted)
 
+    def line_filter(self) -> LineFilter:
+        """The store's filter (``verdicts`` empty when nothing can match, e.g.
+        ``--verdict in_sync --out-of-sync``)."""
+        verdicts = self.verdict_filter()
+        return LineFilter(
+            portal=self.portal,
+            verdicts=None if verdicts is None else tuple(verdicts),
+            include_deleted=self.include_deleted,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of lines in the reading order; ``after`` continues it (None: the last)."""
+
+    lines: list[LineRecord]
+    after: LineKey | None
+    last_sweep: tuple[str, datetime] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Every selected line, portal after portal, read as it is shown (see
+    :meth:`StatusQuery.listing`)."""
+
+    counts: dict[str, dict[str, int]]
+    last_sweep: tuple[str, datetime] | None
+    _batches: AsyncIterator[list[LineRecord]]
+
+    async def portals(self) -> AsyncIterator[PortalView]:
+        """The selected lines grouped per portal, one portal at a time."""
+        async for view in portal_views(self._batches, self.counts):
+            yield view
+
 
 class StatusQuery:
     """Read-only questions over the store; one unit of work each."""
@@ -43,17 +94,43 @@ class StatusQuery:
     def __init__(self, *, store: Store) -> None:
         self._store = store
 
-    async def lines(self, selection: Selection) -> list[LineRecord]:
+    async def page(self, selection: Selection, *, after: LineKey | None, limit: int) -> Page:
+        """Up to ``limit`` selected lines past ``after``, by portal, worst verdict first."""
         async with self._store.unit_of_work(readonly=True) as uow:
-            return await _lines(uow, selection)
+            found = [
+                line
+                async for batch in uow.lines.read(
+                    selection.line_filter(), order=ORDER, after=after, limit=limit + 1
+                )
+                for line in batch
+            ]
+            sweep = await uow.lines.last_sweep()
+        more = len(found) > limit
+        shown = found[:limit]
+        return Page(shown, key_of(shown[-1]) if more else None, sweep)
+
+    @asynccontextmanager
+    async def listing(self, selection: Selection) -> AsyncIterator[Listing]:
+        """Every selected line, streamed from the store for as long as the block lasts:
+        portals with out-of-sync lines first, then by name; worst lines first in each."""
+        async with self._store.unit_of_work(readonly=True) as uow:
+            counts = counts_by_portal(await uow.lines.counts())
+            sweep = await uow.lines.last_sweep()
+            batches = uow.lines.read(selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC)
+            yield Listing(counts, sweep, batches)
 
     async def overview(
-        self, selection: Selection = Selection(), *, every_portal: bool = False
+        self,
+        selection: Selection = Selection(),
+        *,
+        every_portal: bool = False,
+        limit: int | None = None,
     ) -> Overview:
-        """The selected lines grouped per portal, with their portals' full counts
-        (``every_portal``: every portal with lines, selected or not)."""
+        """The selected lines (the first ``limit`` in the reading order) grouped per
+        portal, with their portals' full counts (``every_portal``: every portal with
+        lines, selected or not)."""
         async with self._store.unit_of_work(readonly=True) as uow:
-            lines = await _lines(uow, selection)
+            lines = await _lines(uow, selection, limit)
             counts = counts_by_portal(await uow.lines.counts())
             sweep = await uow.lines.last_sweep()
         return group(lines, counts, sweep, every_portal=every_portal)
@@ -79,13 +156,9 @@ class StatusQuery:
         return answer
 
 
-async def _lines(uow: UnitOfWork, selection: Selection) -> list[LineRecord]:
-    verdicts = selection.verdict_filter()
-    if verdicts == []:
-        return []  # e.g. --verdict in_sync --out-of-sync: nothing can match
-    return await uow.lines.list(
-        portal=selection.portal, verdicts=verdicts, include_deleted=selection.include_deleted
-    )
+async def _lines(uow: UnitOfWork, selection: Selection, limit: int | None) -> list[LineRecord]:
+    read = uow.lines.read(selection.line_filter(), order=ORDER, limit=limit)
+    return [line async for batch in read for line in batch]
 
 
 async def load_overview(store: Store, selection: Selection = Selection()) -> Overview:

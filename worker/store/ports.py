@@ -15,7 +15,7 @@ do no network I/O inside, with one deliberate exception: :func:`worker.store.ref
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,6 +24,8 @@ from pydantic import SecretStr
 
 from worker.store.records import (
     LineChange,
+    LineFilter,
+    LineKey,
     LineRecord,
     PortalRecord,
     RepairRecord,
@@ -124,6 +126,26 @@ class LineRepository(Protocol):
     async def apply_many(self, changes: Sequence[LineChange]) -> int:
         """Apply events in order, as :meth:`apply` one by one would, in a few statements
         (the projector's batches); returns how many changed a row."""
+        ...
+
+    def read(
+        self,
+        where: LineFilter,
+        *,
+        order: Sequence[str | None],
+        after: LineKey | None = None,
+        limit: int | None = None,
+        first_with: Collection[str] = (),
+        batch: int = 1000,
+    ) -> AsyncIterator[list[LineRecord]]:
+        """The lines ``where`` selects, in batches of up to ``batch``, filtered and ordered
+        by the store, never all held at once: by portal, then their verdict's place in
+        ``order`` (None: unchecked; a verdict not in it comes last), then config id.
+
+        ``after``: only the lines past that key (keyset paging); ``limit``: at most that
+        many; ``first_with``: the portals that have a live line whose verdict is one of
+        these come before the others (for a whole listing; not with ``after``).
+        """
         ...
 
     async def get(self, portal: str, config_id: int) -> LineRecord | None: ...

@@ -93,6 +93,25 @@ class LineRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class LineFilter:
+    """Which lines a reader wants: ``verdicts`` None for any (a None inside it: unchecked)."""
+
+    portal: str | None = None
+    verdicts: tuple[str | None, ...] | None = None
+    include_deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LineKey:
+    """A line's place in the reading order: portal, then its verdict's rank in the order
+    the reader gave, then config id. The page after a key starts just past it."""
+
+    portal: str
+    rank: int
+    config_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class LineChange:
     """One event of the event log, as the line projection needs it.
 

@@ -4,10 +4,14 @@ Sharing matters: a portal's leaky bucket, its paused methods and its single-flig
 refresh only work if concurrent commands go through the same client, so a portal's entry
 is built once and handed to every command for it.
 
+A portal's client (its limiter, auth and transport) is built on its first command, not
+when the portal is registered: a worker holding 10,000 registered portals pays for the
+clients of those it serves, not for every one (docs/performance.md, "Registry memory").
+
 Portals can change while the process runs (a store-backed registry reloads them):
-:meth:`Bitrix24Portals.upsert` rebuilds only the changed portal's client and limiter, and
-:meth:`Bitrix24Portals.remove` forgets one. A command that already holds the old gateway
-finishes with it; the next command gets the new one.
+:meth:`Bitrix24Portals.upsert` forgets only the changed portal's client and limiter (the
+next command builds new ones), and :meth:`Bitrix24Portals.remove` forgets one. A command
+that already holds the old gateway finishes with it; the next command gets the new one.
 """
 
 from __future__ import annotations
@@ -43,11 +47,11 @@ def policy_of(config: PortalSettings) -> PortalPolicy:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Entry:
     config: PortalSettings
-    gateway: PortalGateway
     policy: PortalPolicy
+    gateway: PortalGateway | None = None  # built on first use
 
 
 class Bitrix24Portals:
@@ -71,9 +75,12 @@ class Bitrix24Portals:
 
     def get(self, portal: str) -> PortalGateway:
         """The gateway of ``portal``."""
-        entry = self._entries.get(portal.lower())
+        domain = portal.lower()
+        entry = self._entries.get(domain)
         if entry is None:
             raise BadInput(f"unknown portal {portal!r}", reason="unknown_portal")
+        if entry.gateway is None:
+            entry.gateway = PortalGateway(client=self._client(domain, entry.config))
         return entry.gateway
 
     def serves(self, portal: str) -> bool:
@@ -88,18 +95,22 @@ class Bitrix24Portals:
     def upsert(self, portal: str, config: PortalSettings) -> bool:
         """Serve ``portal`` with ``config``; False when it already did, with the same config.
 
-        A changed portal gets a new client (new credentials, a new bucket for a new plan);
-        the other portals keep theirs. A change of policy alone keeps the client (and the
-        state of its bucket).
+        A changed portal gets a new client at its next command (new credentials, a new
+        bucket for a new plan); the other portals keep theirs. A change of policy alone
+        keeps the client (and the state of its bucket).
         """
         domain = portal.lower()
         current = self._entries.get(domain)
         if current is not None and current.config == config:
             return False
         if current is not None and _connection(current.config) == _connection(config):
-            self._entries[domain] = _Entry(config, current.gateway, policy_of(config))
+            self._entries[domain] = _Entry(config, policy_of(config), current.gateway)
             return True
-        client = Bitrix24Client(
+        self._entries[domain] = _Entry(config, policy_of(config))
+        return True
+
+    def _client(self, domain: str, config: PortalSettings) -> Bitrix24Client:
+        return Bitrix24Client(
             session=self._session,
             portal=domain,
             config=config,
@@ -107,8 +118,6 @@ class Bitrix24Portals:
             token_store=self._store,
             observer=self._observer,
         )
-        self._entries[domain] = _Entry(config, PortalGateway(client=client), policy_of(config))
-        return True
 
     def remove(self, portal: str) -> bool:
         """Stop serving ``portal``; False when it was not served."""

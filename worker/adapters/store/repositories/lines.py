@@ -21,12 +21,12 @@ from sqlalchemy import (
     update,
 )
 
-from worker.adapters.store.repositories.base import Repository
+from worker.adapters.store.repositories.line_reads import COLUMNS, SqlLineReads, record_of
 from worker.adapters.store.tables import lines, processed_events, store_meta
 from worker.store.records import LineChange, LineRecord
 
 
-class SqlLines(Repository):
+class SqlLines(SqlLineReads):
     async def apply(self, change: LineChange) -> bool:
         marker = (
             self._insert(processed_events)
@@ -121,22 +121,22 @@ class SqlLines(Repository):
             await self._conn.execute(statement, updates)
 
     async def get(self, portal: str, config_id: int) -> LineRecord | None:
-        query = select(lines).where(
+        query = select(*COLUMNS).where(
             lines.c.portal == portal.lower(), lines.c.config_id == config_id
         )
-        row = (await self._conn.execute(query)).mappings().first()
-        return None if row is None else _record(row)
+        row = (await self._conn.execute(query)).first()
+        return None if row is None else record_of(row)
 
     async def by_reg_ids(self, reg_ids: Sequence[int]) -> list[LineRecord]:
         if not reg_ids:
             return []
         query = (
-            select(lines)
+            select(*COLUMNS)
             .where(lines.c.reg_id.in_(sorted(set(reg_ids))), lines.c.deleted.is_(False))
             .order_by(lines.c.portal, lines.c.config_id)
         )
-        rows = (await self._conn.execute(query)).mappings().all()
-        return [_record(row) for row in rows]
+        rows = (await self._conn.execute(query)).all()
+        return [record_of(row) for row in rows]
 
     async def list(
         self,
@@ -145,15 +145,15 @@ class SqlLines(Repository):
         verdicts: Sequence[str] | None = None,
         include_deleted: bool = False,
     ) -> list[LineRecord]:
-        query = select(lines).order_by(lines.c.portal, lines.c.config_id)
+        query = select(*COLUMNS).order_by(lines.c.portal, lines.c.config_id)
         if portal is not None:
             query = query.where(lines.c.portal == portal.lower())
         if verdicts is not None:
             query = query.where(lines.c.verdict.in_(list(verdicts)))
         if not include_deleted:
             query = query.where(lines.c.deleted.is_(False))
-        rows = (await self._conn.execute(query)).mappings().all()
-        return [_record(row) for row in rows]
+        rows = (await self._conn.execute(query)).all()
+        return [record_of(row) for row in rows]
 
     async def counts(self) -> dict[tuple[str, str | None], int]:
         query = (
@@ -253,21 +253,3 @@ def _changes(change: LineChange, current: Mapping[str, Any] | RowMapping | None)
             if current is None or current["verdict"] != change.verdict:
                 values["verdict_since"] = change.occurred_at
     return values
-
-
-def _record(row: RowMapping) -> LineRecord:
-    return LineRecord(
-        portal=row["portal"],
-        config_id=int(row["config_id"]),
-        title=row["title"],
-        line_type=row["line_type"],
-        reg_id=None if row["reg_id"] is None else int(row["reg_id"]),
-        verdict=row["verdict"],
-        verdict_since=row["verdict_since"],
-        last_checked=row["last_checked"],
-        findings=list(row["findings"] or []),
-        last_command_id=row["last_command_id"],
-        deleted=bool(row["deleted"]),
-        last_event_id=row["last_event_id"],
-        last_event_at=row["last_event_at"],
-    )

@@ -1,0 +1,162 @@
+"""Reading the line projection at fleet size: filtered, ordered and paged by the database.
+
+``sipline status``, ``GET /v1/lines`` and the status page read 50,000 lines or more; here
+the database filters (the ``(verdict, portal)`` index), orders and limits them, and the
+rows come back in batches from a streaming cursor, so a reader holds one batch at a time
+and never pays for rows it will not show.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Collection, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    case,
+    false,
+    literal,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+)
+
+from worker.adapters.store.repositories.base import Repository
+from worker.adapters.store.tables import lines
+from worker.store.records import LineFilter, LineKey, LineRecord
+
+_RAW = ("verdict_since", "last_checked", "last_event_at", "findings")
+# the columns a LineRecord is made of, in its field order. The times and the findings come
+# as the driver gives them (SQLite: text; PostgreSQL: aware datetimes, JSON text) and
+# :func:`record_of` converts them: SQLAlchemy's per-value type processing took two thirds
+# of the time to read 50,000 lines.
+COLUMNS = tuple(type_coerce(c, Text).label(c.name) if c.name in _RAW else c for c in lines.columns)
+assert [c.name for c in lines.columns] == [f.name for f in fields(LineRecord)]
+
+
+def verdict_rank(order: Sequence[str | None]) -> ColumnElement[int]:
+    """A line's verdict's place in ``order`` (None: no verdict yet); not in it: last."""
+    whens: list[tuple[ColumnElement[bool], int]] = [
+        (lines.c.verdict.is_(None) if verdict is None else lines.c.verdict == verdict, rank)
+        for rank, verdict in enumerate(order)
+    ]
+    return case(*whens, else_=literal(len(order)))
+
+
+def selected(where: LineFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a :class:`LineFilter`."""
+    clauses: list[ColumnElement[bool]] = []
+    if where.portal is not None:
+        clauses.append(lines.c.portal == where.portal.lower())
+    if where.verdicts is not None:
+        named = [v for v in where.verdicts if v is not None]
+        either = [lines.c.verdict.in_(named)] if named else []
+        if None in where.verdicts:
+            either.append(lines.c.verdict.is_(None))
+        clauses.append(or_(*either) if either else false())
+    if not where.include_deleted:
+        clauses.append(lines.c.deleted.is_(False))
+    return clauses
+
+
+def _past(key: LineKey, rank: ColumnElement[int]) -> ColumnElement[bool]:
+    # written so that the portal part can use the primary key's range
+    return and_(
+        lines.c.portal >= key.portal,
+        or_(
+            lines.c.portal > key.portal,
+            tuple_(rank, lines.c.config_id) > tuple_(literal(key.rank), literal(key.config_id)),
+        ),
+    )
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite: "YYYY-MM-DD HH:MM:SS.ffffff", always UTC
+        # parsed with its zone: several times faster than .replace(tzinfo=UTC)
+        return datetime.fromisoformat(value + "+00:00")
+    assert isinstance(value, datetime)
+    if value.tzinfo is UTC:
+        return value
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _findings(value: Any) -> list[str]:
+    if value is None or value == "[]":
+        return []
+    found: list[str] = json.loads(value) if isinstance(value, str) else list(value)
+    return found
+
+
+def record_of(row: Sequence[Any]) -> LineRecord:
+    """One row of :data:`COLUMNS` as a :class:`LineRecord` (by position: 50,000 of these
+    are made for one ``sipline status``)."""
+    last_event_at = _moment(row[12])
+    assert last_event_at is not None  # NOT NULL
+    return LineRecord(
+        row[0],  # portal
+        int(row[1]),  # config_id
+        row[2],  # title
+        row[3],  # line_type
+        None if row[4] is None else int(row[4]),  # reg_id
+        row[5],  # verdict
+        _moment(row[6]),  # verdict_since
+        _moment(row[7]),  # last_checked
+        _findings(row[8]),
+        row[9],  # last_command_id
+        bool(row[10]),  # deleted
+        row[11],  # last_event_id
+        last_event_at,
+    )
+
+
+class SqlLineReads(Repository):
+    async def read(
+        self,
+        where: LineFilter,
+        *,
+        order: Sequence[str | None],
+        after: LineKey | None = None,
+        limit: int | None = None,
+        first_with: Collection[str] = (),
+        batch: int = 1000,
+    ) -> AsyncIterator[list[LineRecord]]:
+        query = self._ordered(where, order=order, after=after, first_with=first_with)
+        if limit is not None:
+            query = query.limit(limit)
+        result = await self._conn.stream(query.execution_options(yield_per=batch))
+        try:
+            async for rows in result.partitions(batch):
+                yield [record_of(row) for row in rows]
+        finally:
+            await result.close()
+
+    def _ordered(
+        self,
+        where: LineFilter,
+        *,
+        order: Sequence[str | None],
+        after: LineKey | None,
+        first_with: Collection[str],
+    ) -> Select[Any]:
+        rank = verdict_rank(order)
+        clauses = selected(where)
+        if after is not None:
+            clauses.append(_past(after, rank))
+        ordering: list[Any] = [lines.c.portal, rank, lines.c.config_id]
+        if first_with:
+            troubled = (
+                select(lines.c.portal)
+                .where(lines.c.verdict.in_(sorted(first_with)), lines.c.deleted.is_(False))
+                .distinct()
+            )
+            ordering.insert(0, case((lines.c.portal.in_(troubled), 0), else_=1))
+        return select(*COLUMNS).where(*clauses).order_by(*ordering)
