@@ -19,7 +19,7 @@ from aio_pika import Message
 from aio_pika.abc import AbstractIncomingMessage
 from pamqp.encode import field_table
 
-from contracts import Command, Event
+from contracts import Command
 from worker.adapters.amqp.publisher import Publisher, copy_message, envelope_message
 from worker.adapters.amqp.topology import TopologySpec, tier_name
 from worker.errors import BadInput, FieldProblem, SiplineError
@@ -32,7 +32,9 @@ from worker.runtime.finish import (
     Finisher,
     MessageObserver,
     NoObserver,
+    Outgoing,
     Unencodable,
+    outgoing,
 )
 from worker.runtime.handler import CommandContext, CommandHandler, Outcome, ordering_key
 from worker.runtime.ordering import KeyedLocks
@@ -102,6 +104,7 @@ class Processor:
                         ending = self._failure(delivery, command, decision)
                     else:
                         ending = self._success(command, result)
+                        del result  # not held while the outcome is confirmed (see Outgoing)
                     outcome = await self._finisher.finish(delivery, ending, self._unencodable)
                 finally:
                     self._locks.release(key)
@@ -152,19 +155,20 @@ class Processor:
         # first of its kind for its line whether it came on the first pass or on a re-check,
         # so a redelivery reproduces it under the same id.
         drafts = result.events
-        published: list[Event]
+        published: list[Outgoing]
         if len(drafts) == 1:  # the usual case: nothing to number
             draft = drafts[0]
-            published = [events.for_command(command, draft.data, subject=draft.subject, index=0)]
+            published = [
+                outgoing(events.for_command(command, draft.data, subject=draft.subject, index=0))
+            ]
         else:
             published = []
             seen: dict[tuple[type, str | None], int] = {}
             for draft in drafts:
                 key = (type(draft.data), draft.subject)
                 index = seen.get(key, 0)
-                published.append(
-                    events.for_command(command, draft.data, subject=draft.subject, index=index)
-                )
+                event = events.for_command(command, draft.data, subject=draft.subject, index=index)
+                published.append(outgoing(event))
                 seen[key] = index + 1
         delayed = [
             Delayed(
@@ -181,7 +185,6 @@ class Processor:
             "command done",
             events=published,
             delayed=delayed,
-            drafts=result.events,
         )
 
     def _failure(self, delivery: Delivery, command: Command, decision: Decision) -> Ending:
@@ -216,14 +219,14 @@ class Processor:
                 DeliveryOutcome.FAILED,
                 "command failed permanently",
                 logging.ERROR,
-                events=[failed],
+                events=[outgoing(failed)],
                 error=error,
             )
         return Ending(
             DeliveryOutcome.DEAD_LETTERED,
             f"command dead-lettered: {reason.replace('_', ' ')}",
             logging.ERROR,
-            events=[failed],
+            events=[outgoing(failed)],
             dead_letter=self._dead_letter(delivery, error, reason),
             reason=reason,
             error=error,
@@ -242,7 +245,7 @@ class Processor:
             DeliveryOutcome.REJECTED,
             "command rejected",
             logging.WARNING,
-            events=[rejected],
+            events=[outgoing(rejected)],
             dead_letter=self._dead_letter(delivery, error, error.reason, keep_own=keep_own),
             reason=error.reason,
             error=error,

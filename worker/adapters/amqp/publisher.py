@@ -87,12 +87,10 @@ class Publisher:
         self._dead_letters = dead_letters
         self._timeout = timeout
 
-    def event(self, event: Envelope[Any]) -> Awaitable[Any]:
+    def event(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
+        """Publish an event's message (see :func:`envelope_message`)."""
         return self._events.publish(
-            envelope_message(event),
-            routing_key=event_type(event),
-            mandatory=True,
-            timeout=self._timeout,
+            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
         )
 
     def delayed(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
