@@ -3,8 +3,10 @@
 A deterministic companion to ``runtime_throughput`` (whose timings a loaded machine
 scatters): the same commands go through sipline's ``Processor`` and through the bare loop's
 body (validate, build the event, publish, ack), with the broker replaced by an exchange
-that accepts every publish at once, under ``cProfile``. The call count per command does not
-depend on the machine's load; the CPU time printed beside it does.
+that accepts every publish at once. Two counts per command do not depend on the machine's
+load: Python calls (``cProfile``) and Python bytecodes executed (a ``sys.settrace`` opcode
+trace; the work done in C, such as pydantic's validation, is not in it). The CPU time
+printed beside them does depend on the load.
 
     .venv/bin/python -m benchmarks.runtime_calls [--commands N]
 """
@@ -15,9 +17,11 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import Any
 
 from benchmarks.runtime_throughput import Clock, Noop, bare_event, settings_for
@@ -97,10 +101,27 @@ def bare_side(n: int) -> Callable[[bytes], Awaitable[None]]:
     return one
 
 
+class Opcodes:
+    """Counts the Python bytecodes executed while installed with ``sys.settrace``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, frame: FrameType, event: str, arg: object) -> Callable[..., object]:
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        return self._local
+
+    def _local(self, frame: FrameType, event: str, arg: object) -> Callable[..., object]:
+        if event == "opcode":
+            self.count += 1
+        return self._local
+
+
 async def measure(
     side: Callable[[int], Callable[[bytes], Awaitable[None]]], bodies: list[bytes]
-) -> tuple[float, float]:
-    """Python calls per command (under cProfile) and CPU µs per command (not profiled)."""
+) -> tuple[float, float, float]:
+    """Python calls and bytecodes per command, and CPU µs per command (not traced)."""
     one = side(len(bodies))
     for body in bodies[:50]:  # warm-up
         await one(body)
@@ -114,7 +135,15 @@ async def measure(
         await one(body)
     profile.disable()
     calls: int = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
-    return calls / len(bodies), cpu / len(bodies) * 1e6
+    opcodes = Opcodes()
+    sys.settrace(opcodes)
+    try:
+        for body in bodies:
+            await one(body)
+    finally:
+        sys.settrace(None)
+    n = len(bodies)
+    return calls / n, opcodes.count / n, cpu / n * 1e6
 
 
 def main() -> None:
@@ -122,14 +151,18 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=5000)
     args = parser.parse_args()
     bodies = commands(args.commands)
-    bare_calls, bare_cpu = asyncio.run(measure(bare_side, bodies))
-    sip_calls, sip_cpu = asyncio.run(measure(sipline_side, bodies))
+    bare_calls, bare_ops, bare_cpu = asyncio.run(measure(bare_side, bodies))
+    sip_calls, sip_ops, sip_cpu = asyncio.run(measure(sipline_side, bodies))
     print(f"{args.commands} commands, the broker's part (aio-pika's publish) left out:")
     print("| | bare | sipline | ratio |")
     print("|---|---:|---:|---:|")
     print(
         f"| Python calls per command | {bare_calls:.0f} | {sip_calls:.0f} "
         f"| {sip_calls / bare_calls:.2f} |"
+    )
+    print(
+        f"| Python bytecodes per command | {bare_ops:.0f} | {sip_ops:.0f} "
+        f"| {sip_ops / bare_ops:.2f} |"
     )
     print(
         f"| CPU µs per command (load-dependent) | {bare_cpu:.0f} | {sip_cpu:.0f} "

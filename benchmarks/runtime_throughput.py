@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import time
@@ -267,6 +268,9 @@ async def one_run(side: str, prefetch: int, n: int, url: str) -> Clock:
         await declare(channel, spec)
         try:
             await prepublish(channel, spec, n)
+            # Start both sides from the same collector state: what the previous run and the
+            # prepublish left behind is collected here, not inside the next timed window.
+            gc.collect()
             if side == "bare":
                 await asyncio.wait_for(run_bare(spec, prefetch, clock, url), timeout=300)
             else:

@@ -81,6 +81,12 @@ async def test_the_canary_never_leaks(observed: Observed) -> None:
             assert secret.encode() not in event.body, event.body
             assert secret not in _headers_text(event)
 
+    # the outcome's log line comes after the ack, which waits for the confirm of the event
+    # this test has already seen: wait for the line rather than race the worker to it
+    await wait_for(
+        lambda: any(x.get("outcome") == "dead_lettered" for x in observed.log_lines()),
+        what="the dead-lettered command's outcome line",
+    )
     reasons = {}
     for letter in broker.dead.messages:
         headers = _headers_text(letter)

@@ -45,3 +45,19 @@ def test_short_ids_are_mirrored() -> None:
     assert (message.message_id, message.correlation_id) == (event.id, "corr-1")
     assert message.type == "command.rejected"
     _encodes(message)
+
+
+def test_the_byte_limit_is_exact_whatever_the_characters() -> None:
+    # 63 four-byte characters (252 bytes) fit, 64 of them (256 bytes) do not; the envelope
+    # allows 128 characters, which fit when they are ASCII
+    for value, fits in (("😀" * 63, True), ("😀" * 64, False), ("a" * 128, True)):
+        event = make_event(
+            CommandRejectedData(reason="not_json", message="bad"),
+            causation="c-1",
+            correlation=value,
+            portal=None,
+            subject=None,
+        )
+        message = envelope_message(event)
+        assert message.correlation_id == (value if fits else None)
+        _encodes(message)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,6 @@ from aio_pika.abc import AbstractIncomingMessage
 from contracts import Command
 from contracts.envelope import PORTAL_PATTERN
 from worker.errors import SiplineError
-from worker.runtime.handler import EventDraft
 from worker.runtime.headers import Received
 
 _PORTAL = re.compile(PORTAL_PATTERN)
@@ -78,11 +76,13 @@ class Delivery:
         outcome: str,
         *,
         error: SiplineError | None = None,
-        drafts: Sequence[EventDraft] = (),
+        line: int | None = None,
+        verdict: str | None = None,
         reason: str | None = None,
     ) -> dict[str, Any]:
         """The fields of an outcome line; ``line`` is the config id, from the command or, for
-        a create, from the event that names the new line (None while unknown)."""
+        a create, the one given (from the event that names the new line; None while unknown).
+        """
         facts = self.facts()
         fields: dict[str, Any] = {
             "command_id": facts.command_id,
@@ -92,12 +92,10 @@ class Delivery:
             "outcome": outcome,
             "attempt": self.received.attempt,
         }
-        for draft in drafts:
-            if fields["line"] is None:
-                fields["line"] = getattr(draft.data, "config_id", None)
-            verdict = getattr(draft.data, "verdict", None)
-            if verdict is not None:
-                fields["verdict"] = str(verdict)
+        if fields["line"] is None:
+            fields["line"] = line
+        if verdict is not None:
+            fields["verdict"] = verdict
         if error is not None:
             fields["error_code"] = error.code
             fields["error"] = error.message

@@ -19,10 +19,9 @@ from typing import Protocol
 from aio_pika import Message
 
 from contracts import Event
-from worker.adapters.amqp.publisher import Publisher
+from worker.adapters.amqp.publisher import Publisher, envelope_message, event_type
 from worker.errors import SiplineError
 from worker.runtime.delivery import Delivery
-from worker.runtime.handler import EventDraft
 
 log = logging.getLogger("worker.runtime.processor")
 
@@ -75,6 +74,43 @@ class Delayed:
     routing_key: str
 
 
+@dataclass(slots=True)
+class Outgoing:
+    """An event ready to publish: its message and routing key, and what the metric and the
+    log line say of it. The event's models are not kept: a delivery holds its ending until it
+    is acked, and every object it holds meanwhile is work for the garbage collector."""
+
+    message: Message
+    routing_key: str
+    event_type: str
+    verdict: str | None
+    line: int | None
+
+
+def outgoing(event: Event) -> Outgoing:
+    data = event.data
+    verdict = getattr(data, "verdict", None)
+    return Outgoing(
+        envelope_message(event),
+        event_type(event),
+        event.MESSAGE_TYPE,
+        None if verdict is None else str(verdict),
+        getattr(data, "config_id", None),
+    )
+
+
+def _summary(events: Sequence[Outgoing]) -> tuple[int | None, str | None]:
+    """The log line's ``line`` (the first event's that names one) and ``verdict`` (the
+    last event's that has one)."""
+    line = verdict = None
+    for event in events:
+        if line is None:
+            line = event.line
+        if event.verdict is not None:
+            verdict = event.verdict
+    return line, verdict
+
+
 @dataclass(slots=True)  # not frozen: built for every delivery, and frozen costs more to build
 class Ending:
     """How a delivery ends: published in the order dead letter, events, delayed; then acked."""
@@ -82,12 +118,11 @@ class Ending:
     outcome: DeliveryOutcome
     text: str
     level: int = logging.INFO
-    events: Sequence[Event] = ()
+    events: Sequence[Outgoing] = ()
     delayed: Sequence[Delayed] = ()
     dead_letter: Message | None = None
     reason: str | None = None
     error: SiplineError | None = None
-    drafts: Sequence[EventDraft] = ()  # for the log line: the new line's id, the verdict
 
 
 class Unencodable(Exception):
@@ -114,11 +149,8 @@ class Finisher:
             if ending.dead_letter is not None:
                 await self._dead_letter(delivery, ending.dead_letter, ending.reason)
             for event in ending.events:
-                await self._publisher.event(event)
-                verdict = getattr(event.data, "verdict", None)
-                self._observer.published(
-                    event.MESSAGE_TYPE, None if verdict is None else str(verdict)
-                )
+                await self._publisher.event(event.message, routing_key=event.routing_key)
+                self._observer.published(event.event_type, event.verdict)
             for delayed in ending.delayed:
                 await self._delayed(delayed)
         except Unencodable as exc:
@@ -127,8 +159,9 @@ class Finisher:
             return await self.finish(delivery, fallback(delivery, exc))
         await delivery.message.ack()
         if log.isEnabledFor(ending.level):  # the fields cost more than the check
+            line, verdict = _summary(ending.events)
             fields = delivery.log_fields(
-                ending.outcome, error=ending.error, drafts=ending.drafts, reason=ending.reason
+                ending.outcome, error=ending.error, line=line, verdict=verdict, reason=ending.reason
             )
             log.log(ending.level, ending.text, extra=fields)
         return ending.outcome

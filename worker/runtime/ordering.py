@@ -25,27 +25,11 @@ class _Holding:
         self._key = key
 
     async def __aenter__(self) -> None:
-        keys = self._owner._keys
-        if self._key not in keys:
-            keys[self._key] = None  # held, nobody waiting
-            return
-        waiters = keys[self._key]
-        if waiters is None:
-            waiters = keys[self._key] = deque()
-        turn = asyncio.get_running_loop().create_future()
-        waiters.append(turn)
-        try:
-            await turn
-        except BaseException:
-            if turn.done() and not turn.cancelled():
-                self._owner._pass_on(self._key)  # handed over as it was cancelled: pass it on
-            else:
-                with contextlib.suppress(ValueError):  # already skipped by the holder
-                    waiters.remove(turn)
-            raise
+        if not self._owner.take(self._key):
+            await self._owner.wait(self._key)
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._owner._pass_on(self._key)
+        self._owner.release(self._key)
 
 
 class KeyedLocks:
@@ -57,7 +41,34 @@ class KeyedLocks:
         """Hold ``key`` for the ``async with`` block; waiters are served in arrival order."""
         return _Holding(self, key)
 
-    def _pass_on(self, key: str) -> None:
+    def take(self, key: str) -> bool:
+        """Hold ``key`` at once if nobody holds it (no await, no allocation: the usual case);
+        False if it is held: then :meth:`wait` for it."""
+        keys = self._keys
+        if key in keys:
+            return False
+        keys[key] = None  # held, nobody waiting
+        return True
+
+    async def wait(self, key: str) -> None:
+        """Queue for ``key`` (held by someone else) and hold it when its turn comes."""
+        waiters = self._keys[key]
+        if waiters is None:
+            waiters = self._keys[key] = deque()
+        turn = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release(key)  # handed over as it was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # already skipped by the holder
+                    waiters.remove(turn)
+            raise
+
+    def release(self, key: str) -> None:
+        """Hand ``key`` to its oldest live waiter, or drop it when nobody waits."""
         waiters = self._keys[key]
         while waiters:
             turn = waiters.popleft()

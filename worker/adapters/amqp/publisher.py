@@ -6,7 +6,7 @@ leaves the command unacknowledged, so it is delivered again rather than lost.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from contracts import CONTENT_TYPE, Envelope
 
 APP_ID = "sipline"
 SHORTSTR_BYTES = 255  # AMQP short strings (message-id, correlation-id, type) are ≤ 255 bytes
+_ALWAYS_FITS = SHORTSTR_BYTES // 4  # characters: UTF-8 takes at most 4 bytes for one
 
 
 def _property(value: str | None) -> str | None:
@@ -26,9 +27,9 @@ def _property(value: str | None) -> str | None:
     only mirrors it. A contract-valid ``correlationid`` of 128 non-ASCII characters is up to
     512 bytes, which no broker accepts: encoding it would fail every publish of the outcome.
     """
-    if value is None or len(value.encode("utf-8")) > SHORTSTR_BYTES:
-        return None
-    return value
+    if value is None or len(value) <= _ALWAYS_FITS:  # the usual case: nothing to encode
+        return value
+    return value if len(value.encode("utf-8")) <= SHORTSTR_BYTES else None
 
 
 def envelope_message(envelope: Envelope[Any], *, headers: HeadersType | None = None) -> Message:
@@ -43,7 +44,7 @@ def envelope_message(envelope: Envelope[Any], *, headers: HeadersType | None = N
         timestamp=timestamp,
         delivery_mode=DeliveryMode.PERSISTENT,
         app_id=APP_ID,
-        headers=dict(headers or {}),
+        headers=dict(headers) if headers else {},
     )
 
 
@@ -67,7 +68,11 @@ def copy_message(incoming: AbstractIncomingMessage, *, headers: Mapping[str, Any
 
 
 class Publisher:
-    """Publishes to the declared exchanges with confirms and ``mandatory``."""
+    """Publishes to the declared exchanges with confirms and ``mandatory``.
+
+    Each method returns the exchange's publish to be awaited (``await publisher.event(e)``)
+    instead of awaiting it itself: one coroutine frame fewer for every resumption of the
+    publish and its confirm, on every delivery."""
 
     def __init__(
         self,
@@ -82,22 +87,20 @@ class Publisher:
         self._dead_letters = dead_letters
         self._timeout = timeout
 
-    async def event(self, event: Envelope[Any]) -> None:
-        await self._events.publish(
-            envelope_message(event),
-            routing_key=event_type(event),
-            mandatory=True,
-            timeout=self._timeout,
-        )
-
-    async def delayed(self, message: Message, *, routing_key: str) -> None:
-        """Publish to a delay tier (the tier header is already on the message)."""
-        await self._delay.publish(
+    def event(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
+        """Publish an event's message (see :func:`envelope_message`)."""
+        return self._events.publish(
             message, routing_key=routing_key, mandatory=True, timeout=self._timeout
         )
 
-    async def dead_letter(self, message: Message, *, routing_key: str) -> None:
-        await self._dead_letters.publish(
+    def delayed(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
+        """Publish to a delay tier (the tier header is already on the message)."""
+        return self._delay.publish(
+            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
+        )
+
+    def dead_letter(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
+        return self._dead_letters.publish(
             message, routing_key=routing_key, mandatory=True, timeout=self._timeout
         )
 
