@@ -111,7 +111,7 @@ class _Lanes:
         task = asyncio.create_task(self._run(portal), name="fleet-router-lane")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self._stats.most_in_flight = max(self._stats.most_in_flight, len(self._tasks))
+        self._stats.most_in_flight = max(self._stats.most_in_flight, len(self._lanes))
 
     async def settle(self) -> None:
         """Start no more copies; wait for those in flight (acking the confirmed ones)."""
