@@ -173,6 +173,7 @@ class FleetMember:
     async def _run(self, connection: AbstractConnection) -> None:
         consumers, membership, router = await self._build(connection)
         self._consumers, self._membership, self.router = consumers, membership, router
+        self._weigh()  # the first beat names the portals: no round of shares by count first
         await membership.start()
         # listen for one beat before taking anything: the others announce themselves
         with contextlib.suppress(TimeoutError):
@@ -249,15 +250,19 @@ class FleetMember:
         )
         return consumers, membership, router
 
-    def _agreed_weights(self, membership: Membership) -> dict[int, int] | None:
-        """The shards' portal counts, if every live member weighs by the same portals; else
-        None (shares by count), so members that disagree never leave a shard to nobody."""
+    def _weigh(self) -> None:
+        """Weigh the shards by the portals served now (and name them for the beats)."""
         if self._portals is not None:
             names = tuple(sorted(self._portals()))
             if names != self._weighed:
                 self._weighed = names
                 self._digest = portals_digest(names) if names else ""
                 self._weights = portal_weights(names, self._fleet.shards)
+
+    def _agreed_weights(self, membership: Membership) -> dict[int, int] | None:
+        """The shards' portal counts, if every live member weighs by the same portals; else
+        None (shares by count), so members that disagree never leave a shard to nobody."""
+        self._weigh()
         if not self._digest:
             return None
         if any(digest != self._digest for digest in membership.weighing().values()):
