@@ -378,7 +378,8 @@ def report(scaled: list[Result], routed: list[Result], args: argparse.Namespace)
         print(
             f"fleet/alone: CPU per command {(fleet.cpu_ms or 0) / (alone.cpu_ms or 1):.2f}×, "
             f"throughput {fleet.rate / alone.rate:.2f}×; broker round trips per command: "
-            "alone 1 (the event's confirm), fleet 2 (the copy's confirm, then the event's)"
+            "alone 1 (the event's confirm), fleet 2 (the copy's confirm, then the event's; "
+            "the router overlaps the copies' confirms across portals, one lane per portal)"
         )
 
 
@@ -404,7 +405,11 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     asyncio.run(main_async(args))
-    print(f"\ntook {time.perf_counter() - started:.0f} s")
+    one, five, fifteen = os.getloadavg()
+    print(
+        f"\ntook {time.perf_counter() - started:.0f} s; load average at the end "
+        f"{one:.1f} {five:.1f} {fifteen:.1f} (1, 5, 15 min)"
+    )
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@ adapters → handlers → worker → HTTP server.
 
 Every async resource has one owner here and is closed, in reverse order, by the exit stack:
 the store, the robust AMQP connection (opened within ``SIPLINE_CONNECT_TIMEOUT``, closed
-without waiting for an absent broker), the upstreams' ``aiohttp`` session, the line
-projection (event log → store, :mod:`worker.projection`), and, when ``metrics`` is given,
-the HTTP server of ``/metrics``, ``/healthz``, ``/readyz``, ``/v1/*``, the status page and
+without waiting for an absent broker), the upstreams' ``aiohttp`` session, a fleet member's
+own plain connection (``SIPLINE_FLEET``), the line projection (event log → store,
+:mod:`worker.projection`), and, when ``metrics`` is given, the HTTP server of ``/metrics``,
+``/healthz``, ``/readyz``, ``/v1/*``, the status page, the Bitrix24 install route and
 Voximplant's callbacks (``POST /voximplant/callbacks``).
 """
 
@@ -19,7 +20,11 @@ from dataclasses import dataclass
 import aiohttp
 from aio_pika.abc import AbstractRobustConnection
 
-from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
+from worker.adapters.amqp.connection import (
+    ConnectionConfig,
+    plain_connection,
+    robust_connection,
+)
 from worker.adapters.amqp.topology import Names
 from worker.adapters.bitrix24 import Bitrix24Portals, Bitrix24Settings, TokenStore
 from worker.adapters.bitrix24.tokens import SharedTokens, TokenKeeper, migrate_token_file
@@ -31,6 +36,7 @@ from worker.adapters.voximplant import (
 )
 from worker.adapters.voximplant.gateway import RegistrationsGateway
 from worker.errors import ConfigurationError
+from worker.fleet.member import FleetMember
 from worker.handlers.checking import Clock
 from worker.handlers.registry import build_handlers
 from worker.http import http_server
@@ -214,8 +220,17 @@ async def application(
             created_lines=None if store is None else StoreCreatedLines(store),
         )
         worker = build_runner(
-            settings, handlers=handlers, observer=message_observer, connection=connection
+            settings,
+            handlers=handlers,
+            observer=message_observer,
+            connection=connection,
+            fleet_observer=metrics,
+            fleet_portals=bitrix24.domains,
         )
+        if isinstance(worker, FleetMember):  # its own connection, without auto-recovery
+            worker.attach(
+                await stack.enter_async_context(plain_connection(worker.connection_config()))
+            )
         names = Names(settings.topology_prefix)
         routes: list[Routes] = []
         if store is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import aio_pika
 import pytest
+from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from contracts import Bitrix24Side, LineReconciledData, Verdict, VoximplantSide
 from tests.amqp_helpers import AMQP_URL, Broker, broker, spec_for, unique_prefix, wait_for
@@ -26,8 +27,10 @@ from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, TopologySpec
 from worker.errors import TransientError
 from worker.fleet.member import FleetConfig, FleetMember
+from worker.fleet.observer import FleetObserver
+from worker.fleet.router import Router, RouterConfig
 from worker.fleet.shards import shard_of
-from worker.fleet.topology import FleetNames, FleetSpec, delete_fleet
+from worker.fleet.topology import FleetNames, FleetSpec, declare_fleet, delete_fleet
 from worker.runtime.handler import CommandContext, EventDraft, Outcome
 from worker.runtime.policy import RetryPolicy
 from worker.runtime.processor import Processor, ProcessorConfig
@@ -118,13 +121,35 @@ class Fleet:
 
         return build
 
-    async def start(self, tag: str, *, prefetch: int = 8) -> FleetMember:
-        member = FleetMember(
+    async def start(
+        self, tag: str, *, prefetch: int = 8, portals: list[str] | None = None
+    ) -> FleetMember:
+        member = self.member(tag, prefetch=prefetch, portals=portals)
+        task = asyncio.create_task(member.run())
+        self.members[tag] = (member, task)
+        ready = asyncio.create_task(member.ready.wait())
+        done, _ = await asyncio.wait({task, ready}, timeout=20, return_when="FIRST_COMPLETED")
+        if task in done:
+            task.result()
+        assert ready in done, f"member {tag} did not become ready"
+        return member
+
+    def member(
+        self,
+        tag: str,
+        *,
+        url: str = AMQP_URL,
+        prefetch: int = 8,
+        portals: list[str] | None = None,
+    ) -> FleetMember:
+        """A member as one process would run it (fast beats, so tests converge quickly)."""
+        return FleetMember(
             config=FleetConfig(
-                amqp_url=AMQP_URL,
+                amqp_url=url,
                 prefetch=prefetch,
                 shutdown_grace=10.0,
                 max_body_bytes=65536,
+                connect_timeout=10.0,
                 beat_interval=0.3,
                 missed_beats=3,
                 amqp_heartbeat=2,
@@ -134,15 +159,39 @@ class Fleet:
             topology=self.spec,
             fleet=self.fleet,
             processor_factory=self.factory(tag),
+            portals=None if portals is None else (lambda: portals),
         )
-        task = asyncio.create_task(member.run())
-        self.members[tag] = (member, task)
-        ready = asyncio.create_task(member.ready.wait())
-        done, _ = await asyncio.wait({task, ready}, timeout=20, return_when="FIRST_COMPLETED")
-        if task in done:
-            task.result()
-        assert ready in done, f"member {tag} did not become ready"
-        return member
+
+    @contextlib.asynccontextmanager
+    async def router(
+        self, connection: AbstractConnection, observer: FleetObserver | None = None
+    ) -> AsyncIterator[Router]:
+        """A router alone on ``connection`` (the fleet declared), stopped on the way out."""
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+
+        async def open_channel() -> AbstractChannel:
+            return await connection.channel()
+
+        await declare_fleet(channel, open_channel, self.fleet)
+        names = self.spec.names
+        publisher = Publisher(
+            events=await channel.get_exchange(names.events_exchange),
+            delay=await channel.get_exchange(names.delay_exchange),
+            dead_letters=await channel.get_exchange(names.dead_letter_exchange),
+        )
+        router = Router(
+            connection=connection,
+            spec=self.fleet,
+            reject=self.factory("router")(publisher, None),
+            config=RouterConfig(prefetch=256, retry_pause=0.2),
+            observer=observer,
+        )
+        task = asyncio.create_task(router.run())
+        try:
+            yield router
+        finally:
+            router.stop()
+            await asyncio.wait_for(task, 20)
 
     async def stop(self, tag: str) -> None:
         member, task = self.members.pop(tag)

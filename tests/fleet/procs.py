@@ -102,7 +102,7 @@ async def many_portals(directory: Path, count: int, *extra: str) -> AsyncIterato
 
 
 def fleet_values(prefix: str, **overrides: Any) -> dict[str, Any]:
-    return worker_values(prefix, fleet=True, shards=8, prefetch=16, **overrides)
+    return worker_values(prefix, **{"fleet": True, "shards": 8, "prefetch": 16, **overrides})
 
 
 def fleet_spec(values: dict[str, Any]) -> Any:

@@ -116,7 +116,8 @@ async def test_consistent_hash_routing_depends_on_binding_order(
     args: FieldTable = {"hash-header": "sipline-portal"}
     try:
         forward = await channel.declare_exchange(f"{prefix}.a", "x-consistent-hash", arguments=args)
-    except aiormq.exceptions.ChannelClosed as exc:
+    except (aiormq.exceptions.ChannelClosed, aiormq.exceptions.ConnectionClosed) as exc:
+        # 3.10.8 answers an unknown exchange type by closing the connection (COMMAND_INVALID)
         pytest.skip(f"the consistent-hash exchange plugin is not enabled: {exc}")
     backward = await channel.declare_exchange(f"{prefix}.b", "x-consistent-hash", arguments=args)
     try:

@@ -11,11 +11,9 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from tests.amqp_helpers import AMQP_URL, wait_for
 from tests.fleet.conftest import SHARDS, Fleet
-from worker.adapters.amqp.publisher import Publisher
-from worker.fleet.router import Router, RouterConfig
 from worker.fleet.shards import assign, shard_of
 from worker.fleet.status import read_status
-from worker.fleet.topology import SHARD_HEADER, declare_fleet
+from worker.fleet.topology import SHARD_HEADER
 
 
 def _collect(into: list[AbstractIncomingMessage]) -> Any:
@@ -49,31 +47,12 @@ def in_order(sequences: dict[tuple[str, int], list[int]]) -> bool:
 async def test_the_router_puts_each_command_in_its_portals_shard(fleet: Fleet) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-
-        async def open_channel() -> aio_pika.abc.AbstractChannel:
-            return await connection.channel()
-
-        await declare_fleet(channel, open_channel, fleet.fleet)
-        names = fleet.spec.names
-        publisher = Publisher(
-            events=await channel.get_exchange(names.events_exchange),
-            delay=await channel.get_exchange(names.delay_exchange),
-            dead_letters=await channel.get_exchange(names.dead_letter_exchange),
-        )
-        router = Router(
-            connection=connection,
-            spec=fleet.fleet,
-            reject=fleet.factory("router")(publisher, None),
-            config=RouterConfig(prefetch=16),
-        )
-        task = asyncio.create_task(router.run())
-        sent = await fleet.publish_lines(PORTALS, lines=2, rounds=2)
-        await fleet.broker.publish_raw(b"{not json", routing_key="line.reconcile")
-        await wait_for(lambda: router.stats.routed == sent, 20, "every command routed")
-        await wait_for(lambda: len(fleet.broker.dead.messages) == 1, 20, "the bad one rejected")
-        router.stop()
-        await asyncio.wait_for(task, 10)
+        async with fleet.router(connection) as router:
+            sent = await fleet.publish_lines(PORTALS, lines=2, rounds=2)
+            await fleet.broker.publish_raw(b"{not json", routing_key="line.reconcile")
+            await wait_for(lambda: router.stats.routed == sent, 20, "every command routed")
+            await wait_for(lambda: len(fleet.broker.dead.messages) == 1, 20, "the bad one rejected")
+        channel = await connection.channel()
 
         dead = fleet.broker.dead.messages[0]
         assert dead.body == b"{not json"

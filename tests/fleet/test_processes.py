@@ -42,6 +42,24 @@ async def test_two_processes_share_the_portals_and_stop_cleanly(tmp_path: Path) 
             ledger = tapped.ledger
             await until(lambda: ledger.completed(ids) == len(ids), limit=90, what="outcomes")
 
+            # the fleet's metrics: the two hold every shard between them, the active router
+            # routed every command (and the settle re-checks, which come back through it)
+            owned = [await w.metric(session, "sipline_fleet_shards_owned") for w in (first, second)]
+            assert sum(owned) == 8
+            assert all(held > 0 for held in owned)
+            assert [await w.metric(session, "sipline_fleet_members") for w in (first, second)] == [
+                2,
+                2,
+            ]
+            routed = [
+                await w.metric(session, "sipline_fleet_routed_total") for w in (first, second)
+            ]
+            assert sum(routed) >= len(ids)
+            took = [
+                await w.metric(session, "sipline_fleet_handovers_total") for w in (first, second)
+            ]
+            assert sum(took) >= 8
+
             status = await asyncio.create_subprocess_exec(
                 *(
                     sys.executable,

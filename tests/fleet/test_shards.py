@@ -6,7 +6,14 @@ import itertools
 
 import pytest
 
-from worker.fleet.shards import assign, jump_hash, moved, shard_of
+from worker.fleet.shards import (
+    assign,
+    jump_hash,
+    moved,
+    portal_weights,
+    portals_digest,
+    shard_of,
+)
 
 PINNED_10 = [6, 6, 8, 1, 5]
 PINNED_1000 = [549, 338, 961, 938, 453]
@@ -68,3 +75,44 @@ def test_a_join_or_a_leave_moves_few_shards() -> None:
     assert moved(three, four) <= 8
     assert moved(three, two) <= 9
     assert assign(16, []) == {}
+
+
+PORTALS_30 = [f"p{i:04d}.bitrix24.test" for i in range(1, 31)]
+
+
+def test_portal_weights_count_the_portals_of_each_shard() -> None:
+    weights = portal_weights(PORTALS_30, 16)
+    assert sum(weights.values()) == 30
+    assert weights == portal_weights([p.upper() for p in reversed(PORTALS_30)], 16)
+    assert all(weights[shard_of(p, 16)] >= 1 for p in PORTALS_30)
+    assert portals_digest(PORTALS_30) == portals_digest(reversed(PORTALS_30))
+    assert portals_digest(PORTALS_30) != portals_digest(PORTALS_30[1:])
+
+
+@pytest.mark.parametrize("shards", [8, 16, 64])
+def test_weighted_shares_are_fair_in_portals_for_any_member_ids(shards: int) -> None:
+    # with shares by count, 30 portals over 16 shards left one of three members with
+    # fewer than 6 portals in about one fleet in nine
+    weights = portal_weights(PORTALS_30, shards)
+    for n in range(300):
+        names = [f"host-{n}-{i}:{n * 7 + i}:{n:04x}" for i in range(3)]
+        result = assign(shards, names, weights)
+        owned = sorted(s for held in result.values() for s in held)
+        assert owned == list(range(shards))  # every shard, once, with or without portals
+        portals = [sum(weights.get(s, 0) for s in held) for held in result.values()]
+        assert min(portals) >= 9, (names, portals)
+        empty = [sum(1 for s in held if s not in weights) for held in result.values()]
+        assert max(empty) - min(empty) <= 1  # the shards without a portal are spread too
+
+
+def test_weighted_assignment_is_the_same_in_every_member() -> None:
+    weights = portal_weights(PORTALS_30, 16)
+    names = ["a:1:x", "b:2:y", "c:3:z", "d:4:w"]
+    answers = {
+        tuple(sorted((m, tuple(sorted(s))) for m, s in assign(16, order, weights).items()))
+        for order in itertools.permutations(names)
+    }
+    assert len(answers) == 1
+    four = assign(16, names, weights)
+    three = assign(16, names[:3], weights)
+    assert moved(three, four) <= 12  # the portal bound moves more than counts do

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -15,8 +16,10 @@ from worker.fleet.topology import (
     FleetNames,
     FleetRefused,
     FleetSpec,
+    check_shard_count,
     declare_fleet,
     delete_fleet,
+    shard_arguments,
     shards_on_broker,
 )
 
@@ -57,6 +60,38 @@ async def test_the_shard_count_is_recorded_and_a_different_one_refused(
         assert await shards_on_broker(open_channel, names) == 6
     finally:
         await delete_fleet(await connection.channel(), names, 7)
+
+
+async def test_shards_being_declared_by_a_peer_are_waited_for_not_refused(
+    connection: AbstractConnection,
+) -> None:
+    # seen with three processes starting at once: one found 9 of 16 queues and refused
+    names = FleetNames(unique_prefix("fleet-topo"))
+    spec = FleetSpec(names, shards=8, delivery_limit=5)
+
+    async def open_channel() -> AbstractChannel:
+        return await connection.channel()
+
+    channel = await connection.channel()
+    try:
+        for shard in range(3):  # a peer half-way through its declarations
+            await channel.declare_queue(
+                names.shard_queue(shard), durable=True, arguments=shard_arguments(spec)
+            )
+        checking = asyncio.create_task(check_shard_count(open_channel, spec, settle=2.0))
+        for shard in range(3, 8):
+            await asyncio.sleep(0.3)
+            await channel.declare_queue(
+                names.shard_queue(shard), durable=True, arguments=shard_arguments(spec)
+            )
+        await asyncio.wait_for(checking, 20)  # no refusal
+        # a smaller fleet that stays smaller is refused once its count stands still
+        with pytest.raises(FleetRefused, match="8 shard queues"):
+            await check_shard_count(
+                open_channel, FleetSpec(names, shards=12, delivery_limit=5), settle=0.5
+            )
+    finally:
+        await delete_fleet(await connection.channel(), names, 8)
 
 
 async def test_a_command_queue_declared_without_fleet_mode_is_refused_clearly(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
+from worker.fleet.observer import FleetObserver
 from worker.fleet.topology import FleetNames
 from worker.runtime.service import MessageCallback
 
@@ -84,6 +85,7 @@ class ShardConsumers:
         callback: MessageCallback,
         prefetch: int,
         grace: float,
+        observer: FleetObserver | None = None,
     ) -> None:
         """``prefetch`` is the process's budget of deliveries being processed, shared by the
         shards it owns; each shard may hold that many, the ones beyond wait their turn."""
@@ -92,6 +94,7 @@ class ShardConsumers:
         self._callback = callback
         self._prefetch = prefetch
         self._grace = grace
+        self._observer = observer
         self._budget = FifoGate(prefetch)
         self._shards: dict[int, _Shard] = {}
         self._giving: dict[int, asyncio.Task[None]] = {}
@@ -140,6 +143,8 @@ class ShardConsumers:
             raise
         self._shards[number] = shard
         log.info("shard subscribed", extra={"shard": number})
+        if self._observer is not None:
+            self._observer.fleet_handover("took")
 
     def _on_message(self, shard: _Shard) -> MessageCallback:
         async def on_message(message: AbstractIncomingMessage) -> None:
@@ -181,6 +186,8 @@ class ShardConsumers:
             with contextlib.suppress(Exception):
                 await shard.channel.close()
             log.info("shard given away", extra={"shard": number})
+            if self._observer is not None:
+                self._observer.fleet_handover("gave")
         finally:
             self._shards.pop(number, None)
             self._giving.pop(number, None)

@@ -24,21 +24,21 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from yarl import URL
 
-from worker.adapters.amqp.connection import BrokerUnreachable
+from worker.adapters.amqp.connection import ConnectionConfig, plain_connection
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, TopologySpec, declare
 from worker.fleet.consumers import ShardConsumers
 from worker.fleet.membership import Membership
+from worker.fleet.observer import FleetObserver
 from worker.fleet.router import Router, RouterConfig
-from worker.fleet.shards import assign
+from worker.fleet.shards import assign, portal_weights, portals_digest
 from worker.fleet.topology import FleetRefused, FleetSpec, declare_fleet
 from worker.runtime.service import (
     Phase,
@@ -60,9 +60,18 @@ class FleetConfig:
     beat_interval: float = 2.0
     missed_beats: int = 3
     amqp_heartbeat: int = 5
-    router_prefetch: int = 64
+    router_prefetch: int = 256
     tick: float = 0.5
     member_id: str = ""
+
+
+def connection_config(config: FleetConfig, prefix: str, member_id: str) -> ConnectionConfig:
+    return ConnectionConfig(
+        url=config.amqp_url,
+        name=f"sipline-fleet {prefix} {member_id}",
+        connect_timeout=config.connect_timeout,
+        heartbeat=config.amqp_heartbeat,
+    )
 
 
 def new_member_id() -> str:
@@ -80,8 +89,21 @@ class FleetMember:
         topology: TopologySpec,
         fleet: FleetSpec,
         processor_factory: ProcessorFactory,
+        observer: FleetObserver | None = None,
+        connection: AbstractConnection | None = None,
+        portals: Callable[[], Iterable[str]] | None = None,
     ) -> None:
+        """``connection``: one opened with :meth:`connection_config` by the process's exit
+        stack, which closes it; without it the member opens and closes its own.
+        ``portals``: the portals this process serves now; while every member reports the
+        same set, shares are counted in portals (:func:`~worker.fleet.shards.assign`)."""
         self._config = config
+        self._given = connection
+        self._portals = portals
+        self._weighed: tuple[str, ...] = ()
+        self._digest = ""
+        self._weights: dict[int, int] = {}
+        self._observer = observer
         self._topology = dataclasses.replace(topology, single_active_commands=True)
         self._fleet = fleet
         self._factory = processor_factory
@@ -124,31 +146,34 @@ class FleetMember:
         """Ask the member to hand everything over and exit (safe from a signal handler)."""
         self._stop.set()
 
+    def connection_config(self) -> ConnectionConfig:
+        """The member's connection: a short AMQP heartbeat, so a lost network is noticed in
+        seconds; no automatic recovery (see :func:`plain_connection`)."""
+        return connection_config(self._config, self._fleet.names.prefix, self.member_id)
+
+    def attach(self, connection: AbstractConnection) -> None:
+        """Run on ``connection`` (opened with :meth:`connection_config` by the process's
+        exit stack, which closes it) instead of opening one."""
+        self._given = connection
+
     async def run(self) -> None:
-        url = URL(self._config.amqp_url).update_query(heartbeat=self._config.amqp_heartbeat)
-        name = f"sipline-fleet {self._fleet.names.prefix} {self.member_id}"
-        try:
-            async with asyncio.timeout(self._config.connect_timeout):
-                connection = await aio_pika.connect(
-                    url, client_properties={"connection_name": name}
+        async with contextlib.AsyncExitStack() as stack:
+            connection = self._given
+            if connection is None:
+                connection = await stack.enter_async_context(
+                    plain_connection(self.connection_config())
                 )
-        except (TimeoutError, OSError, aiormq.exceptions.AMQPConnectionError) as exc:
-            raise BrokerUnreachable(
-                f"no broker connection within {self._config.connect_timeout:g} s "
-                f"({type(exc).__name__})"
-            ) from None
-        self.connection = connection
-        try:
-            await self._run(connection)
-        finally:
-            self.ready.clear()
-            self._stopped_at = time.monotonic()
-            with contextlib.suppress(Exception):
-                await connection.close()
+            self.connection = connection
+            try:
+                await self._run(connection)
+            finally:
+                self.ready.clear()
+                self._stopped_at = time.monotonic()
 
     async def _run(self, connection: AbstractConnection) -> None:
         consumers, membership, router = await self._build(connection)
         self._consumers, self._membership, self.router = consumers, membership, router
+        self._weigh()  # the first beat names the portals: no round of shares by count first
         await membership.start()
         # listen for one beat before taking anything: the others announce themselves
         with contextlib.suppress(TimeoutError):
@@ -202,12 +227,14 @@ class FleetMember:
             callback=callback,
             prefetch=self._config.prefetch,
             grace=self._config.shutdown_grace,
+            observer=self._observer,
         )
         membership = Membership(
             connection=connection,
             exchange=self._fleet.names.fleet_exchange,
             member=self.member_id,
             held=lambda: consumers.held,
+            portals=lambda: self._digest,
             interval=self._config.beat_interval,
             missed=self._config.missed_beats,
         )
@@ -219,8 +246,28 @@ class FleetMember:
                 prefetch=self._config.router_prefetch,
                 max_body_bytes=self._config.max_body_bytes,
             ),
+            observer=self._observer,
         )
         return consumers, membership, router
+
+    def _weigh(self) -> None:
+        """Weigh the shards by the portals served now (and name them for the beats)."""
+        if self._portals is not None:
+            names = tuple(sorted(self._portals()))
+            if names != self._weighed:
+                self._weighed = names
+                self._digest = portals_digest(names) if names else ""
+                self._weights = portal_weights(names, self._fleet.shards)
+
+    def _agreed_weights(self, membership: Membership) -> dict[int, int] | None:
+        """The shards' portal counts, if every live member weighs by the same portals; else
+        None (shares by count), so members that disagree never leave a shard to nobody."""
+        self._weigh()
+        if not self._digest:
+            return None
+        if any(digest != self._digest for digest in membership.weighing().values()):
+            return None
+        return self._weights
 
     async def _follow(
         self, connection: AbstractConnection, consumers: ShardConsumers, membership: Membership
@@ -230,13 +277,17 @@ class FleetMember:
             if connection.is_closed:
                 raise ConnectionError("the broker connection is closed")
             live = membership.live()
-            mine = assign(self._fleet.shards, live).get(self.member_id, frozenset())
+            mine = assign(self._fleet.shards, live, self._agreed_weights(membership)).get(
+                self.member_id, frozenset()
+            )
             if mine != consumers.held:
                 log.info(
                     "fleet assignment",
                     extra={"members": len(live), "shards": sorted(mine)},
                 )
             await consumers.apply(mine)
+            if self._observer is not None:
+                self._observer.fleet_state(shards=len(consumers.held), members=len(live))
             self.ready.set()
             membership.changed.clear()
             with contextlib.suppress(TimeoutError):

@@ -30,10 +30,16 @@ class Beat:
     member: str
     shards: tuple[int, ...]
     leaving: bool
+    portals: str = ""  # the digest of the portals it weighs shards by ("": none)
 
     def encode(self) -> bytes:
         return json.dumps(
-            {"member": self.member, "shards": list(self.shards), "leaving": self.leaving}
+            {
+                "member": self.member,
+                "shards": list(self.shards),
+                "leaving": self.leaving,
+                "portals": self.portals,
+            }
         ).encode()
 
     @classmethod
@@ -43,11 +49,12 @@ class Beat:
             member = value["member"]
             shards = tuple(int(s) for s in value.get("shards", ()))
             leaving = bool(value.get("leaving", False))
-        except (ValueError, KeyError, TypeError):
+            portals = value.get("portals", "")
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
-        if not isinstance(member, str) or not member:
+        if not isinstance(member, str) or not member or not isinstance(portals, str):
             return None
-        return cls(member=member, shards=shards, leaving=leaving)
+        return cls(member=member, shards=shards, leaving=leaving, portals=portals)
 
 
 class Membership:
@@ -60,6 +67,7 @@ class Membership:
         exchange: str,
         member: str,
         held: Callable[[], Iterable[int]],
+        portals: Callable[[], str] = str,
         interval: float = 2.0,
         missed: int = 3,
         clock: Callable[[], float] = time.monotonic,
@@ -68,11 +76,13 @@ class Membership:
         self._exchange_name = exchange
         self.member = member
         self._held = held
+        self._portals = portals
         self._interval = interval
         self._expiry = interval * missed
         self._clock = clock
         self._seen: dict[str, float] = {}
         self._holding: dict[str, tuple[int, ...]] = {}
+        self._weighing: dict[str, str] = {}
         self._channel: AbstractChannel | None = None
         self.changed = asyncio.Event()
         self._last_live: frozenset[str] = frozenset({member})
@@ -87,6 +97,13 @@ class Membership:
         """The shards each live member said it held in its last beat."""
         live = self.live()
         return {m: shards for m, shards in self._holding.items() if m in live}
+
+    def weighing(self) -> dict[str, str]:
+        """The portals digest each live member, this one included, said it weighs by."""
+        live = self.live()
+        found = {m: digest for m, digest in self._weighing.items() if m in live}
+        found[self.member] = self._portals()
+        return found
 
     async def start(self) -> None:
         channel = await self._connection.channel(publisher_confirms=False)
@@ -110,7 +127,12 @@ class Membership:
         if self._channel is None or self._channel.is_closed:
             raise ConnectionError("the membership channel is closed")
         exchange = await self._channel.get_exchange(self._exchange_name, ensure=False)
-        beat = Beat(member=self.member, shards=tuple(sorted(self._held())), leaving=leaving)
+        beat = Beat(
+            member=self.member,
+            shards=tuple(sorted(self._held())),
+            leaving=leaving,
+            portals=self._portals(),
+        )
         await exchange.publish(
             Message(
                 beat.encode(),
@@ -140,9 +162,13 @@ class Membership:
         if beat.leaving:
             self._seen.pop(beat.member, None)
             self._holding.pop(beat.member, None)
+            self._weighing.pop(beat.member, None)
         else:
             self._seen[beat.member] = self._clock()
             self._holding[beat.member] = beat.shards
+            if self._weighing.get(beat.member, beat.portals) != beat.portals:
+                self.changed.set()  # the assignment may change with it
+            self._weighing[beat.member] = beat.portals
         self._check()
 
     def _check(self) -> None:
@@ -150,6 +176,7 @@ class Membership:
         for member in [m for m in self._seen if m not in live]:
             del self._seen[member]
             self._holding.pop(member, None)
+            self._weighing.pop(member, None)
         if live != self._last_live:
             log.info(
                 "fleet membership changed",

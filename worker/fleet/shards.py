@@ -11,6 +11,15 @@ to the highest-ranked live member that still has room, where room is ``shards //
 shards, plus one for the first ``shards % members`` members to reach it. All members compute
 the same answer from the same member set; every member holds a fair share (the counts differ
 by at most one); a join or a leave moves few shards.
+
+With ``weights`` (how many of the configured portals each shard serves, from
+:func:`portal_weights`) a fair share is counted in portals, not shards: with few portals
+the shards are uneven (30 portals over 16 shards: sizes 0 to 5), and equal shard counts
+left one of three members with fewer than 6 portals in about one fleet in nine. The
+weighted shards go first, heaviest first, each to the highest-ranked member whose portals
+stay within ⌈portals / members⌉ (else to the member with the fewest); the shards without a
+configured portal are then spread by count as above, so every member still takes a share
+of the commands for portals only the registry knows yet.
 """
 
 from __future__ import annotations
@@ -43,20 +52,55 @@ def shard_of(portal: str, shards: int) -> int:
     return jump_hash(_digest(portal), shards)
 
 
-def assign(shards: int, members: Iterable[str]) -> dict[str, frozenset[int]]:
-    """Every live member's shards; the same answer in every process for the same members."""
+def portal_weights(portals: Iterable[str], shards: int) -> dict[int, int]:
+    """Shard → how many of ``portals`` it serves (shards without one are left out)."""
+    weights: dict[int, int] = {}
+    for portal in portals:
+        shard = shard_of(portal.lower(), shards)
+        weights[shard] = weights.get(shard, 0) + 1
+    return weights
+
+
+def portals_digest(portals: Iterable[str]) -> str:
+    """Names a set of portals, so members can tell whether they weigh shards alike."""
+    return format(_digest(*sorted({p.lower() for p in portals})), "016x")
+
+
+def _ranked(live: list[str], shard: int) -> list[str]:
+    """The members in the shard's order of preference (highest random weight first)."""
+    return sorted(live, key=lambda member: (_digest(member, str(shard)), member), reverse=True)
+
+
+def assign(
+    shards: int, members: Iterable[str], weights: Mapping[int, int] | None = None
+) -> dict[str, frozenset[int]]:
+    """Every live member's shards; the same answer in every process for the same members
+    (and the same ``weights``)."""
     live = sorted(set(members))
     if not live:
         return {}
-    floor, extra = divmod(shards, len(live))
     held: dict[str, set[int]] = {member: set() for member in live}
-    for shard in range(shards):
-        ranked = sorted(live, key=lambda member: (_digest(member, str(shard)), member))
-        for member in reversed(ranked):
-            count = len(held[member])
+    weighed = {s: w for s, w in (weights or {}).items() if 0 <= s < shards and w > 0}
+    if weighed:
+        cap = -(-sum(weighed.values()) // len(live))
+        load = dict.fromkeys(live, 0)
+        for shard in sorted(weighed, key=lambda s: (-weighed[s], s)):
+            ranked = _ranked(live, shard)
+            weight = weighed[shard]
+            fits = [m for m in ranked if load[m] + weight <= cap]
+            member = fits[0] if fits else min(ranked, key=lambda m: load[m])  # stable: rank
+            load[member] += weight
+            held[member].add(shard)
+    rest = [shard for shard in range(shards) if shard not in weighed]
+    floor, extra = divmod(len(rest), len(live))
+    counted = dict.fromkeys(live, 0)
+    for shard in rest:
+        for member in _ranked(live, shard):
+            count = counted[member]
             if count < floor or (count == floor and extra > 0):
                 if count == floor:
                     extra -= 1
+                counted[member] += 1
                 held[member].add(shard)
                 break
     return {member: frozenset(owned) for member, owned in held.items()}

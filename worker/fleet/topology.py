@@ -20,6 +20,7 @@ S refuses to start (:class:`FleetRefused`); docs/operations.md says how to chang
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -125,9 +126,23 @@ async def shards_on_broker(open_channel: ChannelFactory, names: FleetNames) -> i
     return low
 
 
-async def check_shard_count(open_channel: ChannelFactory, spec: FleetSpec) -> None:
-    """Refuse if the broker has shard queues for another S."""
+async def check_shard_count(
+    open_channel: ChannelFactory, spec: FleetSpec, *, settle: float = 3.0, limit: float = 30.0
+) -> None:
+    """Refuse if the broker has shard queues for another S.
+
+    Fewer than S may be a process with the same S declaring them right now (processes
+    starting together on a fresh broker, each declaring ``shard.0`` … in order): wait while
+    the count grows, and refuse only once it has stood still for ``settle`` seconds.
+    """
+    loop = asyncio.get_running_loop()
     found = await shards_on_broker(open_channel, spec.names)
+    deadline, moved = loop.time() + limit, loop.time()
+    while 0 < found < spec.shards and loop.time() - moved < settle and loop.time() < deadline:
+        await asyncio.sleep(0.25)
+        now = await shards_on_broker(open_channel, spec.names)
+        if now != found:
+            found, moved = now, loop.time()
     if found not in (0, spec.shards):
         raise FleetRefused(
             f"the broker has {found} shard queues ({spec.names.shard_queue(0)} …) but this "

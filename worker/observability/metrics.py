@@ -110,6 +110,33 @@ class Metrics:
         self.consuming = Gauge(
             "sipline_consuming", "1 while connected to the broker and consuming.", registry=r
         )
+        # --- fleet mode (SIPLINE_FLEET); absent from a single process's scrape -----------
+        self.routed = Counter(
+            "sipline_fleet_routed",
+            "Deliveries the fleet's router took off the command queue, by outcome (routed "
+            "to a shard, or rejected).",
+            ["outcome"],
+            registry=None,
+        )
+        self.routing_seconds = Histogram(
+            "sipline_fleet_routing_duration_seconds",
+            "Time from a command's arrival at the router to its ack (its copy confirmed).",
+            buckets=WAIT_BUCKETS,
+            registry=None,
+        )
+        self.handovers = Counter(
+            "sipline_fleet_handovers",
+            "Shards this process took (subscribed to) or gave away (drained and closed).",
+            ["direction"],
+            registry=None,
+        )
+        self.shards_owned = Gauge(
+            "sipline_fleet_shards_owned", "Shards this process holds now.", registry=None
+        )
+        self.members = Gauge(
+            "sipline_fleet_members", "Live fleet members this process sees.", registry=None
+        )
+        self._fleet_registered = False
 
     def _child(self, metric: Any, *values: str) -> Any:
         """``metric.labels(*values)``, looked up once: ``labels()`` locks and hashes each call,
@@ -156,6 +183,37 @@ class Metrics:
 
     def limiter_wait(self, upstream: str, portal: str, seconds: float) -> None:
         self._child(self.limiter_waits, upstream, _bounded(portal)).observe(seconds)
+
+    # --- the fleet's FleetObserver ------------------------------------------------------
+    def _fleet(self) -> None:
+        """Register the fleet's metrics on first use, so a single process does not show
+        them (always zero) beside its own."""
+        if self._fleet_registered:
+            return
+        self._fleet_registered = True
+        for metric in (
+            self.routed,
+            self.routing_seconds,
+            self.handovers,
+            self.shards_owned,
+            self.members,
+        ):
+            self.registry.register(metric)
+
+    def fleet_routed(self, outcome: str, seconds: float) -> None:
+        self._fleet()
+        self._child(self.routed, _bounded(outcome)).inc()
+        if outcome == "routed":
+            self.routing_seconds.observe(seconds)
+
+    def fleet_handover(self, direction: str) -> None:
+        self._fleet()
+        self._child(self.handovers, _bounded(direction)).inc()
+
+    def fleet_state(self, *, shards: int, members: int) -> None:
+        self._fleet()
+        self.shards_owned.set(shards)
+        self.members.set(members)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

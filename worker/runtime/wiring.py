@@ -3,7 +3,7 @@ handler registry (no upstream clients here)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from aio_pika.abc import AbstractRobustConnection
 
@@ -11,6 +11,7 @@ from worker import __version__
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, Names, TopologySpec
 from worker.fleet.member import FleetConfig, FleetMember
+from worker.fleet.observer import FleetObserver
 from worker.fleet.topology import FleetNames, FleetSpec
 from worker.runtime.handler import CommandHandler
 from worker.runtime.policy import RetryPolicy
@@ -43,11 +44,16 @@ def build_runner(
     handlers: Mapping[str, CommandHandler],
     observer: MessageObserver | None = None,
     connection: AbstractRobustConnection | None = None,
+    fleet_observer: FleetObserver | None = None,
+    fleet_portals: Callable[[], Iterable[str]] | None = None,
 ) -> Runner:
     """A fleet member with ``SIPLINE_FLEET=true``, else the single-process worker.
 
     ``connection`` is the single-process worker's (its owner closes it); a fleet member
-    opens its own, with a short heartbeat, so that a lost member is noticed in time.
+    needs its own, with a short heartbeat, so that a lost member is noticed in time: its
+    owner opens it with ``member.connection_config()`` and hands it over with
+    ``member.attach``. ``fleet_portals``: the portals served now, for shares counted in
+    portals.
     """
     if not settings.fleet:
         return build_worker(settings, handlers=handlers, observer=observer, connection=connection)
@@ -67,6 +73,8 @@ def build_runner(
             delivery_limit=settings.delivery_limit,
         ),
         processor_factory=_processor_factory(settings, spec, handlers, observer),
+        observer=fleet_observer,
+        portals=fleet_portals,
     )
 
 

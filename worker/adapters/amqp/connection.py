@@ -19,15 +19,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import aiormq.exceptions
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractConnection, AbstractRobustConnection
 
 from worker.errors import ConfigurationError, SiplineError
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C", aio_pika.Connection, aio_pika.RobustConnection)
 
 FIRST_PAUSE = 0.5
 LONGEST_PAUSE = 5.0
@@ -45,6 +48,7 @@ class ConnectionConfig:
     name: str
     connect_timeout: float
     close_timeout: float = 5.0
+    heartbeat: int | None = None  # seconds; None: the broker's proposal
 
 
 def _describe(exc: BaseException) -> str:
@@ -75,7 +79,7 @@ def _refusal(exc: BaseException, url: str) -> ConfigurationError | None:
     return None
 
 
-async def _close(connection: AbstractRobustConnection, limit: float) -> None:
+async def _close(connection: AbstractConnection, limit: float) -> None:
     with contextlib.suppress(Exception):
         async with asyncio.timeout(limit):
             await connection.close()
@@ -83,16 +87,20 @@ async def _close(connection: AbstractRobustConnection, limit: float) -> None:
 
 async def open_robust(config: ConnectionConfig) -> AbstractRobustConnection:
     """The first connection, within ``config.connect_timeout`` seconds in all."""
+    return await _open(config, aio_pika.RobustConnection)
+
+
+async def _open(config: ConnectionConfig, kind: type[C]) -> C:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.connect_timeout
     pause = FIRST_PAUSE
     attempt = 0
     while True:
         attempt += 1
-        connection = aio_pika.RobustConnection(
-            aio_pika.connection.make_url(config.url),
-            client_properties={"connection_name": config.name},
-        )
+        url = aio_pika.connection.make_url(config.url)
+        if config.heartbeat is not None:
+            url = url.update_query(heartbeat=config.heartbeat)
+        connection = kind(url, client_properties={"connection_name": config.name})
         try:
             async with asyncio.timeout_at(deadline):
                 await connection.connect(timeout=max(0.1, deadline - loop.time()))
@@ -127,6 +135,18 @@ async def robust_connection(config: ConnectionConfig) -> AsyncIterator[AbstractR
     Closing twice is safe; closing while the broker is away does not wait for it.
     """
     connection = await open_robust(config)
+    try:
+        yield connection
+    finally:
+        await _close(connection, config.close_timeout)
+
+
+@asynccontextmanager
+async def plain_connection(config: ConnectionConfig) -> AsyncIterator[AbstractConnection]:
+    """Like :func:`robust_connection`, for a connection that must not restore itself: a
+    fleet member that lost its connection starts again as a new member rather than resume
+    its shards' subscriptions with a view of the fleet that may be stale."""
+    connection = await _open(config, aio_pika.Connection)
     try:
         yield connection
     finally:
