@@ -44,8 +44,20 @@ async def test_two_processes_share_the_portals_and_stop_cleanly(tmp_path: Path) 
 
             # the fleet's metrics: the two hold every shard between them, the active router
             # routed every command (and the settle re-checks, which come back through it)
-            owned = [await w.metric(session, "sipline_fleet_shards_owned") for w in (first, second)]
-            assert sum(owned) == 8
+            # (each member's gauge follows its own handovers, a heartbeat apart: wait for the
+            # two to agree rather than read them in the middle of one)
+            owned: list[float] = []
+
+            async def settled() -> bool:
+                owned[:] = [
+                    await w.metric(session, "sipline_fleet_shards_owned") for w in (first, second)
+                ]
+                return sum(owned) == 8
+
+            deadline = asyncio.get_running_loop().time() + 30
+            while not await settled():
+                assert asyncio.get_running_loop().time() < deadline, owned
+                await asyncio.sleep(0.5)
             assert all(held > 0 for held in owned)
             assert [await w.metric(session, "sipline_fleet_members") for w in (first, second)] == [
                 2,
