@@ -4,19 +4,16 @@ neither secret reaches its output."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.amqp_helpers import AMQP_URL, unique_prefix
 from tests.callbacks.helpers import API_KEY, SALT, fail
+from tests.lifecycle.processes import clean_env, sipline, spawn
 from worker.sandbox.voximplant import ensure_service_account
 
 ACCOUNT = 4242
@@ -26,54 +23,36 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     credentials = ensure_service_account(
         tmp_path / "vox", account_id=ACCOUNT, account_email="ops@example.com"
     ).credentials_path
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SIPLINE_", "VOXIMPLANT_"))}
-    env.update(
-        {
-            "SIPLINE_AMQP_URL": AMQP_URL,
-            "SIPLINE_TOPOLOGY_PREFIX": unique_prefix("cb-run"),
-            "SIPLINE_METRICS_PORT": "0",
-            "SIPLINE_LOG_FORMAT": "json",
-            "SIPLINE_DATA_DIR": str(tmp_path / "data"),
-            "VOXIMPLANT_CREDENTIALS": str(credentials),
-            **extra,
-        }
+    return clean_env(
+        SIPLINE_AMQP_URL=AMQP_URL,
+        SIPLINE_TOPOLOGY_PREFIX=unique_prefix("cb-run"),
+        SIPLINE_METRICS_PORT="0",
+        SIPLINE_DATA_DIR=str(tmp_path / "data"),
+        VOXIMPLANT_CREDENTIALS=str(credentials),
+        **extra,
     )
-    return env
 
 
 async def _serve(env: dict[str, str], posts: list[dict[str, Any]]) -> tuple[list[Any], str]:
     """Start ``sipline run``, POST each body once it consumes, stop it with SIGTERM.
 
     Returns the answers (status, JSON) and everything the process wrote."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "worker.cli.main",
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    lines: list[str] = []
     answers: list[Any] = []
-    try:
-        async with asyncio.timeout(40):
-            while not any('"consuming"' in line for line in lines):
-                line = (await proc.stderr.readline()).decode()
-                if not line:
-                    pytest.fail(f"sipline run ended before consuming: {lines}")
-                lines.append(line)
-        (url,) = [json.loads(line)["url"] for line in lines if '"http server listening"' in line]
-        async with aiohttp.ClientSession(trust_env=False) as session:
-            for body in posts:
-                async with session.post(url + "/voximplant/callbacks", json=body) as response:
-                    answers.append((response.status, await response.json()))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=40)
-    assert proc.returncode == 0, err
-    return answers, "".join(lines) + err.decode() + out.decode()
+    async with spawn(*sipline("run"), env=env, capture_stdout=True) as run:
+        try:
+            await run.wait_for_line('"consuming"', limit=40)
+            (url,) = [
+                json.loads(line)["url"] for line in run.lines if '"http server listening"' in line
+            ]
+            async with aiohttp.ClientSession(trust_env=False) as session:
+                for body in posts:
+                    async with session.post(url + "/voximplant/callbacks", json=body) as response:
+                        answers.append((response.status, await response.json()))
+        finally:
+            run.signal(signal.SIGTERM)
+            code, _ = await run.ends_within(40)
+    assert code == 0, run.output()
+    return answers, run.output() + run.stdout()
 
 
 def _signed(callback_id: int, reg_id: int) -> dict[str, Any]:

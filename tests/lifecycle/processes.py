@@ -119,19 +119,24 @@ def clean_env(**values: str) -> dict[str, str]:
 
 @dataclass
 class Process:
-    """A child process whose stderr is collected line by line."""
+    """A child process whose stderr (and, when asked, stdout) is collected line by line."""
 
     process: asyncio.subprocess.Process
     lines: list[str] = field(default_factory=list)
+    stdout_lines: list[str] = field(default_factory=list)
     _reader: asyncio.Task[None] | None = None
 
     async def _read(self) -> None:
-        assert self.process.stderr is not None
-        while line := await self.process.stderr.readline():
-            self.lines.append(line.decode(errors="replace"))
+        await asyncio.gather(
+            _collect(self.process.stderr, self.lines),
+            _collect(self.process.stdout, self.stdout_lines),
+        )
 
     def output(self) -> str:
         return "".join(self.lines)
+
+    def stdout(self) -> str:
+        return "".join(self.stdout_lines)
 
     async def wait_for_line(self, text: str, limit: float = 30.0) -> None:
         deadline = time.monotonic() + limit
@@ -161,15 +166,26 @@ class Process:
         return code, time.monotonic() - started
 
 
+async def _collect(stream: asyncio.StreamReader | None, into: list[str]) -> None:
+    if stream is None:
+        return
+    while line := await stream.readline():
+        into.append(line.decode(errors="replace"))
+
+
 @asynccontextmanager
-async def spawn(*args: str, env: dict[str, str]) -> AsyncIterator[Process]:
+async def spawn(
+    *args: str, env: dict[str, str], capture_stdout: bool = False
+) -> AsyncIterator[Process]:
+    """``args`` run by this interpreter; stderr collected, stdout too with
+    ``capture_stdout`` (else discarded); killed if still running when the block ends."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         *args,
         cwd=REPO,
         env=env,
         stderr=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE if capture_stdout else asyncio.subprocess.DEVNULL,
     )
     running = Process(process)
     running._reader = asyncio.create_task(running._read())

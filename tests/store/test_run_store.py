@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from pydantic import SecretStr
 
 from tests.amqp_helpers import AMQP_URL, unique_prefix
+from tests.lifecycle.processes import sipline, spawn
 from worker.adapters.store import generate_key, head_revision, inspect_schema, open_store
 from worker.sandbox.voximplant import ensure_service_account
 from worker.settings import Settings
@@ -74,30 +74,15 @@ async def test_run_migrates_the_store_at_start_then_stops_on_sigterm(tmp_path: P
         SIPLINE_TOPOLOGY_PREFIX=unique_prefix("store-run"),
         VOXIMPLANT_CREDENTIALS=str(credentials),
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "worker.cli.main",
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    lines: list[str] = []
-    try:
-        async with asyncio.timeout(40):
-            while not any('"consuming"' in line for line in lines):
-                line = (await proc.stderr.readline()).decode()
-                if not line:
-                    pytest.fail(f"sipline run ended before consuming: {lines}")
-                lines.append(line)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rest = await asyncio.wait_for(proc.communicate(), timeout=40)
-    assert proc.returncode == 0, rest
+    async with spawn(*sipline("run"), env=env) as run:
+        try:
+            await run.wait_for_line('"consuming"', limit=40)
+        finally:
+            run.signal(signal.SIGTERM)
+            code, _ = await run.ends_within(40)
+    assert code == 0, run.output()
     state = await inspect_schema(Settings(data_dir=tmp_path / "data"))
     assert state.current == head_revision()
-    upgraded = [line for line in lines if "schema upgraded" in line]
+    upgraded = [line for line in run.lines if "schema upgraded" in line]
     assert len(upgraded) == 1
-    assert not [line for line in lines if '"alembic' in line]  # one line of ours, no noise
+    assert not [line for line in run.lines if '"alembic' in line]  # one line of ours, no noise
