@@ -112,9 +112,17 @@ class StatusQuery:
     @asynccontextmanager
     async def listing(self, selection: Selection) -> AsyncIterator[Listing]:
         """Every selected line, streamed from the store for as long as the block lasts:
-        portals with out-of-sync lines first, then by name; worst lines first in each."""
+        portals with out-of-sync lines first, then by name; worst lines first in each.
+
+        Each portal's counts are its live lines by verdict. Where no verdict is filtered
+        out, its streamed lines are all of them and are counted as they pass; only a
+        selection by verdict asks the store to count (a tenth of a second at 50,000)."""
         async with self._store.unit_of_work(readonly=True) as uow:
-            counts = counts_by_portal(await uow.lines.counts())
+            counts = (
+                {}
+                if selection.verdict_filter() is None
+                else counts_by_portal(await uow.lines.counts())
+            )
             sweep = await uow.lines.last_sweep()
             batches = uow.lines.read(selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC)
             yield Listing(counts, sweep, batches)

@@ -149,8 +149,22 @@ def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
     return counts
 
 
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02dZ"
+_ISO_MICRO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+
+
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC with ``Z``, as ``isoformat`` writes it (microseconds when there are
+    any); a %-format is twice as fast, and ``--json`` makes three per line."""
+    if moment is None:
+        return None
+    offset = moment.utcoffset()
+    if offset is None or offset:  # records are UTC; anything else as isoformat has it
+        return moment.isoformat()
+    fields = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    if moment.microsecond:
+        return _ISO_MICRO % (*fields, moment.microsecond)
+    return _ISO % fields
 
 
 def line_json(line: LineRecord) -> dict[str, Any]:
