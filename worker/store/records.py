@@ -63,6 +63,15 @@ class PortalRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class PortalState:
+    """What a listing shows of a registered portal: no secret is read (or decrypted)."""
+
+    domain: str
+    enabled: bool
+    auth: AuthKind
+
+
+@dataclass(frozen=True, slots=True)
 class TokenRecord:
     """A portal's current OAuth pair; ``generation`` grows by one with every stored pair."""
 
