@@ -13,9 +13,12 @@ reached, or the event log is missing; 2 a bad option or bad settings (one line o
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -30,6 +33,9 @@ from worker.status.text import ending, portal_table
 from worker.status.views import line_json, portal_json, sweep_json
 
 VERDICTS = [v.value for v in Verdict]
+# rows per read from the store: five round trips to the database's thread for 50,000
+# lines rather than fifty; a batch of records is a few megabytes
+LISTING_BATCH = 10_000
 
 
 async def rebuild(settings: Settings) -> int:
@@ -59,7 +65,7 @@ async def show(
 
     async with (
         open_store(settings) as store,
-        StatusQuery(store=store).listing(selection) as listing,
+        StatusQuery(store=store).listing(selection, batch=LISTING_BATCH) as listing,
     ):
         if json_out:
             await _print_json(listing)
@@ -140,9 +146,27 @@ def status(  # noqa: PLR0917 (click passes options by position)
     )
     terminal = sys.stdout.isatty() and not json_out
     width = shutil.get_terminal_size((120, 40)).columns
-    run_store_command(
-        lambda: show(settings, selection, json_out=json_out, terminal=terminal, width=width)
-    )
+    with _no_cycle_collection():
+        run_store_command(
+            lambda: show(settings, selection, json_out=json_out, terminal=terminal, width=width)
+        )
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector off while the lines are read and printed.
+
+    50,000 lines make some 340 collections of young objects that find no cycle (records are
+    tuples of strings and times, freed by reference counting a portal at a time): a sixth
+    of the command's CPU. The command is short-lived and holds one batch at a time, so
+    nothing piles up meanwhile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 async def _rebuild(settings: Settings) -> int:

@@ -118,7 +118,7 @@ class StatusQuery:
         return Page(shown, key_of(shown[-1]) if more else None, sweep)
 
     @asynccontextmanager
-    async def listing(self, selection: Selection) -> AsyncIterator[Listing]:
+    async def listing(self, selection: Selection, *, batch: int = 1000) -> AsyncIterator[Listing]:
         """Every selected line, streamed from the store for as long as the block lasts:
         portals with out-of-sync lines first, then by name; worst lines first in each.
 
@@ -132,7 +132,9 @@ class StatusQuery:
                 else counts_by_portal(await uow.lines.counts())
             )
             sweep = await uow.lines.last_sweep()
-            batches = uow.lines.read(selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC)
+            batches = uow.lines.read(
+                selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC, batch=batch
+            )
             yield Listing(counts, sweep, batches)
 
     async def overview(
