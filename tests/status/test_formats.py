@@ -26,5 +26,6 @@ def test_a_time_not_in_utc_keeps_its_offset() -> None:
     elsewhere = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert _iso(elsewhere) == "2026-01-02T03:04:05+02:00"
     assert _iso(elsewhere.replace(tzinfo=None)) == "2026-01-02T03:04:05"
+    assert _iso(datetime(2026, 1, 2, tzinfo=timezone(timedelta(0)))) == "2026-01-02T00:00:00Z"
     assert _when(None) == "-"
     assert _iso(None) is None

@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,6 +37,8 @@ VERDICTS = [v.value for v in Verdict]
 # rows per read from the store: five round trips to the database's thread for 50,000
 # lines rather than fifty; a batch of records is a few megabytes
 LISTING_BATCH = 10_000
+# lines of output gathered before a write (a terminal still sees the first at once)
+WRITE_LINES = 2000
 
 
 async def rebuild(settings: Settings) -> int:
@@ -70,17 +73,23 @@ async def show(
         if json_out:
             await _print_json(listing)
             return
-        out = sys.stdout
+        text: list[str] = []
         shown = False
         async for view in listing.portals():
-            # one write per portal; click.echo per portal cost more than the layout
-            out.write(
-                "\n".join(portal_table(view, first=not shown, terminal=terminal, width=width))
-            )
-            out.write("\n")
+            text += portal_table(view, first=not shown, terminal=terminal, width=width)
             shown = True
-        out.writelines(f"{text}\n" for text in ending(listing.last_sweep, shown=shown))
-        out.flush()
+            if len(text) >= WRITE_LINES:
+                _write(text)
+        text += ending(listing.last_sweep, shown=shown)
+        _write(text)
+
+
+def _write(text: list[str]) -> None:
+    """Print ``text`` (lines) in one write, and empty it: a write (or a click.echo) per
+    portal cost more than laying the portal out."""
+    sys.stdout.write("\n".join(text) + "\n")
+    sys.stdout.flush()
+    text.clear()
 
 
 async def _print_json(listing: Listing) -> None:
@@ -89,15 +98,18 @@ async def _print_json(listing: Listing) -> None:
     out = sys.stdout
     out.write('{"lines": [')
     portals = []
+    lines: list[dict[str, Any]] = []
     separator = ""
     async for view in listing.portals():
         portals.append(portal_json(view))
-        if view.lines:
-            # a portal's lines in one dumps, its brackets cut: the same text as a dumps per
-            # line joined by ", ", in a fifth of the calls
-            out.write(separator)
-            out.write(json.dumps([line_json(line) for line in view.lines])[1:-1])
-            separator = ", "
+        lines += [line_json(line) for line in view.lines]
+        if len(lines) >= WRITE_LINES:
+            # many lines in one dumps, its brackets cut: the same text as a dumps per line
+            # joined by ", ", in far fewer calls
+            out.write(separator + json.dumps(lines)[1:-1])
+            separator, lines = ", ", []
+    if lines:
+        out.write(separator + json.dumps(lines)[1:-1])
     out.write('], "portals": ')
     out.write(json.dumps(portals))
     out.write(', "last_sweep": ')

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts.events import Verdict
@@ -154,17 +154,24 @@ _ISO_MICRO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 
 
 def _iso(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with ``Z``, as ``isoformat`` writes it (microseconds when there are
-    any); a %-format is twice as fast, and ``--json`` makes three per line."""
+    """ISO 8601 with ``Z``, as ``isoformat`` writes it (microseconds when there are any).
+    A %-format for the UTC times records hold is twice as fast, and ``--json`` makes three
+    per line."""
     if moment is None:
         return None
-    offset = moment.utcoffset()
-    if offset is None or offset:  # records are UTC; anything else as isoformat has it
-        return moment.isoformat()
-    fields = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    if moment.tzinfo is not UTC:
+        return moment.isoformat().replace("+00:00", "Z")
     if moment.microsecond:
-        return _ISO_MICRO % (*fields, moment.microsecond)
-    return _ISO % fields
+        return _ISO_MICRO % (
+            moment.year,
+            moment.month,
+            moment.day,
+            moment.hour,
+            moment.minute,
+            moment.second,
+            moment.microsecond,
+        )
+    return _ISO % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
 def line_json(line: LineRecord) -> dict[str, Any]:
@@ -176,7 +183,7 @@ def line_json(line: LineRecord) -> dict[str, Any]:
         "line_type": line.line_type,
         "reg_id": line.reg_id,
         "verdict": line.verdict,
-        "out_of_sync": is_out_of_sync(line.verdict),
+        "out_of_sync": line.verdict in OUT_OF_SYNC,
         "verdict_since": _iso(line.verdict_since),
         "last_checked": _iso(line.last_checked),
         "findings": list(line.findings),

@@ -76,6 +76,9 @@ def _past(key: LineKey, rank: ColumnElement[int]) -> ColumnElement[bool]:
     )
 
 
+_fromiso = datetime.fromisoformat
+
+
 def _moment(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -105,21 +108,38 @@ def _findings(value: Any) -> list[str]:
 def record_of(row: Sequence[Any]) -> LineRecord:
     """One row of :data:`COLUMNS` as a :class:`LineRecord`, by position (50,000 of these
     are made for one ``sipline status``: both drivers give the integers as ``int``)."""
-    last_event_at = _moment(row[12])
+    since, checked, at = row[6], row[7], row[12]
+    if at.__class__ is str:  # SQLite: every time is UTC text; parsed inline, no call each
+        return LineRecord(
+            row[0],  # portal
+            row[1],  # config_id
+            row[2],  # title
+            row[3],  # line_type
+            row[4],  # reg_id
+            row[5],  # verdict
+            None if since is None else _fromiso(since + "+00:00"),
+            None if checked is None else _fromiso(checked + "+00:00"),
+            _findings(row[8]),
+            row[9],  # last_command_id
+            bool(row[10]),  # deleted
+            row[11],  # last_event_id
+            _fromiso(at + "+00:00"),
+        )
+    last_event_at = _moment(at)
     assert last_event_at is not None  # NOT NULL
     return LineRecord(
-        row[0],  # portal
-        row[1],  # config_id
-        row[2],  # title
-        row[3],  # line_type
-        row[4],  # reg_id
-        row[5],  # verdict
-        _moment(row[6]),  # verdict_since
-        _moment(row[7]),  # last_checked
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        _moment(since),
+        _moment(checked),
         _findings(row[8]),
-        row[9],  # last_command_id
-        bool(row[10]),  # deleted
-        row[11],  # last_event_id
+        row[9],
+        bool(row[10]),
+        row[11],
         last_event_at,
     )
 
