@@ -19,6 +19,7 @@ from worker.status.views import UNCHECKED, Overview, PortalView, is_out_of_sync,
 from worker.store import LineRecord
 
 HEADERS = ("CONFIG_ID", "TITLE", "TYPE", "REG_ID", "VERDICT", "SINCE", "CHECKED", "FINDINGS")
+_PADDED = HEADERS[:-1]  # every column but the findings is padded to its widest cell
 _COLOURS = {"in_sync": "green", "unchecked": "bright_black"}
 
 
@@ -75,7 +76,7 @@ def portal_table(view: PortalView, *, first: bool, terminal: bool, width: int = 
     head = _summary(view)
     rows = _rows(view.lines)
     # each column as wide as its widest cell, the header's included; findings unpadded
-    widths = [max(map(len, column)) for column in zip(HEADERS, *rows, strict=True)][:-1]
+    widths = [max(map(len, column)) for column in zip(_PADDED, *rows, strict=False)]
     table = [] if first else [""]
     if not terminal:
         # one %-format per line: the padding is done in C, not by a ljust per cell

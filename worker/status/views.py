@@ -145,7 +145,8 @@ def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for line in lines:
         if not line.deleted:
-            counts[verdict_of(line)] = counts.get(verdict_of(line), 0) + 1
+            verdict = line.verdict or UNCHECKED
+            counts[verdict] = counts.get(verdict, 0) + 1
     return counts
 
 
