@@ -9,10 +9,15 @@ is what ``status_projection`` measures). Then, each timed ``--runs`` times (best
   (its first page, of the default limit), and every page of it, following ``next``;
 * ``GET /`` (the status page);
 
-beside a baseline: ``sipline status --help`` (the command's start-up alone) for the CLI.
-Each figure is given as wall time and CPU time (user + system: the command's own for the
-CLI, this process's, server and client, for HTTP). On a shared machine the CPU time is the
-steadier figure: the wall time there is mostly waiting for a core.
+beside baselines run the same way, as processes: ``python -c pass`` (an interpreter's start
+and exit), a bare SELECT of the same 50,000 rows in the same order by the driver alone
+(``sqlite3``, or ``asyncpg`` for PostgreSQL; no SQLAlchemy, no formatting, nothing printed),
+and ``sipline status --help`` (the command's start-up alone). ``sipline status`` is timed
+whole (every line into a file: the plain layout), ``--out-of-sync``, ``--json`` (every line)
+and ``--verdict config_drift --json``. Each figure is given as wall time and CPU time (user
++ system: the command's own for the CLI, this process's, server and client, for HTTP), and
+the load average is printed before and after each backend. On a shared machine the CPU
+time is the steadier figure: the wall time there is mostly waiting for a core.
 
     .venv/bin/python -m benchmarks.status_read [--portals 10000] [--lines 5] [--runs 5]
         [--postgres postgresql://postgres@127.0.0.1:5432/test]
@@ -103,12 +108,48 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# the rows `sipline status` prints, in its order, read by the driver alone (argv: the store)
+BARE_SQLITE = """
+import sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "SELECT portal, config_id, title, line_type, reg_id, verdict, verdict_since,"
+    " last_checked, findings, last_command_id, deleted, last_event_id, last_event_at"
+    " FROM lines WHERE deleted = 0 ORDER BY portal, verdict, config_id").fetchall()
+"""
+BARE_POSTGRES = """
+import asyncio, asyncpg, sys
+async def main():
+    conn = await asyncpg.connect(sys.argv[1], server_settings={"search_path": sys.argv[2]})
+    await conn.fetch(
+        "SELECT portal, config_id, title, line_type, reg_id, verdict, verdict_since,"
+        " last_checked, findings, last_command_id, deleted, last_event_id, last_event_at"
+        " FROM lines WHERE NOT deleted ORDER BY portal, verdict, config_id")
+    await conn.close()
+asyncio.run(main())
+"""
+
+
+def bare_select(settings: Settings) -> list[str]:
+    """The argv of the bare SELECT baseline for ``settings``' store."""
+    assert settings.store_url is not None
+    url = settings.store_url.get_secret_value()
+    if url.startswith("sqlite:///"):
+        return [sys.executable, "-c", BARE_SQLITE, url.removeprefix("sqlite:///")]
+    return [sys.executable, "-c", BARE_POSTGRES, url, settings.store_schema or "public"]
+
+
 def time_cli(env: dict[str, str], args: list[str], out: Path) -> Sample:
-    """The command's wall time and its own CPU time (user + system)."""
+    """The command's wall time and its own CPU time (user + system); ``args`` are
+    ``sipline``'s unless they start with this interpreter."""
+    argv = args if args[0] == sys.executable else [SIPLINE, *args]
     with out.open("wb") as sink:
         cpu, started = _children_cpu(), time.perf_counter()
-        subprocess.run([SIPLINE, *args], env=env, stdout=sink, check=True, timeout=300)
+        subprocess.run(argv, env=env, stdout=sink, check=True, timeout=300)
         return time.perf_counter() - started, _children_cpu() - cpu
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 async def time_get(session: aiohttp.ClientSession, url: str) -> Sample:
@@ -152,9 +193,15 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
         def run_cli(name: str, argv: list[str]) -> None:
             timings.setdefault(name, []).append(time_cli(env, argv, out))
 
+        print(f"  before: {load()}")
         for _ in range(args.runs):
-            run_cli("sipline status --help (baseline)", ["status", "--help"])
+            run_cli("python -c pass (baseline)", [sys.executable, "-c", "pass"])
+            run_cli("bare SELECT of the same rows (baseline)", bare_select(settings))
+            run_cli("sipline status --help (start-up)", ["status", "--help"])
             run_cli("sipline status", ["status"])
+            printed = len(out.read_text().splitlines())
+            run_cli("sipline status --out-of-sync", ["status", "--out-of-sync"])
+            run_cli("sipline status --json", ["status", "--json"])
             run_cli(
                 "sipline status --verdict config_drift --json",
                 ["status", "--verdict", "config_drift", "--json"],
@@ -189,9 +236,10 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
                     )
         finally:
             await runner.cleanup()
+    print(f"  after: {load()}")
     print(
-        f"  {count} lines filled in {filled:.1f} s; --verdict config_drift finds {shown}, "
-        f"its pages {walked}"
+        f"  {count} lines filled in {filled:.1f} s; sipline status printed {printed} lines of "
+        f"text; --verdict config_drift finds {shown}, its pages {walked}"
     )
     print(f"  {'':<48}{'wall: best':>11} {'median':>7} {'CPU: best':>9} {'median':>7} (s)")
     for name, samples in timings.items():

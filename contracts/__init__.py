@@ -53,7 +53,7 @@ from contracts.events import (
     event_for,
 )
 
-CONTRACT_VERSION = "1.2.0"
+CONTRACT_VERSION = "1.3.0"
 
 __all__ = [
     "COMMANDS",

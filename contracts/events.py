@@ -64,6 +64,14 @@ class LineUpdatedData(Data):
         default=False,
         description="True when server, login or password changed and the line re-registers.",
     )
+    title: Title | None = Field(
+        default=None,
+        description=(
+            "The line's title after the update, when the update set it; null when the title "
+            "was left as it was (absent from workers before contract 1.3.0)."
+        ),
+        examples=["Office SIP trunk"],
+    )
 
 
 class LineDeletedData(Data):

@@ -24,8 +24,10 @@ must never contain secrets: callers build them from codes, method names and mask
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from contracts import RejectReason
+if TYPE_CHECKING:
+    from contracts import RejectReason
 
 
 @dataclass(frozen=True, slots=True)

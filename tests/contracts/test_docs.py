@@ -9,7 +9,7 @@ from typing import get_args
 
 from pydantic import Field
 
-from contracts import CommandRejectedData, Verdict
+from contracts import CommandRejectedData, LineUpdated, Verdict
 from worker.cli.docs import configuration_markdown
 from worker.settings import Settings
 
@@ -59,9 +59,13 @@ def test_the_publisher_essentials_are_there() -> None:
 
 def test_every_json_example_parses_and_the_python_example_compiles() -> None:
     blocks = _fenced(CONTRACTS, "json")
-    assert len(blocks) == 14
+    assert len(blocks) == 15  # one per message type, and a rename in line.updated
     for block in blocks:
         assert json.loads(block)["specversion"] == "1.0"
+    renames = [b for b in blocks if '"changed_fields": ["title"]' in b]
+    assert [LineUpdated.model_validate_json(b).data.title for b in renames] == [
+        "Office SIP trunk (backup)"
+    ]
     (python,) = _fenced(CONTRACTS, "python")
     compile(python, "docs/contracts.md", "exec")
 

@@ -14,6 +14,8 @@ from contracts.events import (
     LineDeletedData,
     LineReconciled,
     LineReconciledData,
+    LineUpdated,
+    LineUpdatedData,
     PortalSwept,
     PortalSweptData,
     Verdict,
@@ -73,6 +75,27 @@ def reconciled(
             bitrix24=Bitrix24Side(status_result="success"),
             voximplant=VoximplantSide(found=True, successful=True),
             attempts=1,
+        ),
+    )
+
+
+def updated(
+    portal: str,
+    config_id: int,
+    *,
+    title: str | None,
+    at: datetime = T0,
+    command_id: str = "c-update",
+) -> LineUpdated:
+    changed = ["title"] if title is not None else ["login"]
+    return LineUpdated(
+        type="line.updated",
+        **_envelope(portal, at, command_id),  # type: ignore[arg-type]
+        data=LineUpdatedData(
+            config_id=config_id,
+            changed_fields=changed,  # type: ignore[arg-type]
+            reregistration=title is None,
+            title=title,
         ),
     )
 

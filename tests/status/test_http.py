@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from contracts.events import Verdict
 from tests.projection.events import created, later, reconciled
@@ -17,7 +20,9 @@ from worker.http.api import StatusApiRoutes
 from worker.http.status_page import StatusPageRoutes
 from worker.status.html import DeadLetterGroup, DeadLetterView
 from worker.status.query import StatusQuery
+from worker.store import PortalRecord
 
+CANARY = "CANARY-webhook-code-7f3a"
 NOW = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
 
 
@@ -179,17 +184,22 @@ async def test_a_page_orders_worst_first_within_a_portal_across_its_boundary(
     assert rest["next"] is None
 
 
+# a cursor of the other route's shape: ["a","b",3] for /v1/lines, ["a",1,2] for /v1/portals
+@pytest.mark.parametrize(
+    ("path", "foreign_cursor"),
+    [("/v1/lines", "WyJhIiwiYiIsM10"), ("/v1/portals", "WyJhIiwxLDJd")],
+)
 async def test_bad_paging_parameters_are_400s_naming_them(
-    client: TestClient[web.Request, web.Application],
+    client: TestClient[web.Request, web.Application], path: str, foreign_cursor: str
 ) -> None:
     for params, word in (
         ({"limit": "0"}, "limit"),
         ({"limit": "many"}, "limit"),
         ({"limit": "10001"}, "limit"),
         ({"after": "not-a-cursor"}, "after"),
-        ({"after": "WyJhIiwiYiIsM10"}, "after"),  # ["a","b",3]: the wrong shape
+        ({"after": foreign_cursor}, "after"),
     ):
-        response = await client.get("/v1/lines", params=params)
+        response = await client.get(path, params=params)
         assert response.status == 400, params
         assert word in (await response.json())["error"]
 
@@ -207,3 +217,46 @@ async def test_the_page_lists_only_its_share_of_many_out_of_sync_lines(
     assert "7 of 30 out-of-sync lines shown" in html
     assert "5 of 12 portals shown" in html
     assert "12 portals, 60 lines" in html
+
+
+async def test_portals_come_in_pages_registered_or_with_lines(
+    client: TestClient[web.Request, web.Application], store: SqlStore
+) -> None:
+    await many_lines(store, 7, 3)  # p00.test … p06.test, with lines
+    async with store.unit_of_work() as uow:
+        for domain, enabled in (("p03.test", True), ("p03a.test", False), ("zz.test", True)):
+            webhook = SecretStr(f"https://{domain}/rest/1/{CANARY}/")
+            await uow.portals.add(
+                PortalRecord(domain=domain, auth="webhook", webhook_url=webhook, enabled=enabled)
+            )
+        await uow.commit()
+    whole = await (await client.get("/v1/portals")).json()
+    assert whole["count"] == 9
+    assert whole["next"] is None
+    assert CANARY not in json.dumps(whole)
+    seen: list[dict[str, Any]] = []
+    url: str | None = "/v1/portals?limit=2"
+    pages = 0
+    while url is not None:
+        body = await (await client.get(url)).json()
+        assert body["count"] == len(body["portals"]) <= 2
+        seen += body["portals"]
+        url = body["next"]
+        assert url is None or "limit=2" in url
+        pages += 1
+    assert seen == whole["portals"]  # every portal once, in the same order
+    assert pages == 5
+    by_domain = {p["portal"]: p for p in seen}
+    assert list(by_domain) == sorted(by_domain)
+    assert (by_domain["p03.test"]["registered"], by_domain["p03.test"]["lines"]) == (True, 3)
+    assert by_domain["p03a.test"] | {"verdicts": None} == {
+        "portal": "p03a.test",
+        "lines": 0,
+        "out_of_sync": 0,
+        "verdicts": None,
+        "registered": True,
+        "enabled": False,
+        "auth": "webhook",
+    }
+    assert (by_domain["p04.test"]["registered"], by_domain["p04.test"]["enabled"]) == (False, None)
+    assert by_domain["p04.test"]["verdicts"] == {"config_drift": 2, "in_sync": 1}

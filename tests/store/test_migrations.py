@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -13,9 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
 from tests.store.conftest import Backend
-from worker.adapters.store import open_store, resolve
+from worker.adapters.store import inspect_schema, open_store, resolve
 from worker.adapters.store.engine import create_engine
-from worker.adapters.store.migrate import downgrade, head_revision, state, upgrade
+from worker.adapters.store.migrate import code_head, downgrade, head_revision, state, upgrade
 from worker.adapters.store.tables import metadata
 from worker.store import StoreSchemaError
 
@@ -100,3 +103,55 @@ async def test_without_auto_upgrade_a_behind_store_asks_for_the_command(
         pass
     async with open_store(backend.settings(store_auto_upgrade=False)):
         pass
+
+
+def test_the_head_read_from_the_file_names_is_alembics() -> None:
+    assert code_head() == head_revision() == STEPS[-1]
+
+
+# Opens the store named by the environment and says whether Alembic was imported for it.
+_OPEN_AND_REPORT = """
+import asyncio, sys
+from worker.adapters.store import open_store
+from worker.settings import Settings
+
+async def main():
+    async with open_store(Settings.from_environment(None)):
+        pass
+
+asyncio.run(main())
+print("alembic" in sys.modules)
+"""
+
+
+async def test_a_current_store_opens_without_alembic(backend: Backend) -> None:
+    settings = backend.settings()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIPLINE_")}
+    env["SIPLINE_STORE_URL"] = backend.url
+    env["SIPLINE_STORE_KEY"] = backend.key
+    if backend.schema:
+        env["SIPLINE_STORE_SCHEMA"] = backend.schema
+
+    def open_in_a_process() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _OPEN_AND_REPORT],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout.strip()
+
+    assert await asyncio.to_thread(open_in_a_process) == "True"  # a new store: migrated
+    async with open_store(settings) as store:
+        assert (await inspect_schema(settings)).status == "current"
+        location = store.location
+    assert await asyncio.to_thread(open_in_a_process) == "False"  # at the head already
+    engine = create_engine(location)
+    try:
+        await downgrade(engine, location, target=STEPS[-2])
+    finally:
+        await engine.dispose()
+    assert await asyncio.to_thread(open_in_a_process) == "True"  # behind: upgraded again
+    assert (await inspect_schema(settings)).current == STEPS[-1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contracts.examples import EVENTS
+from tests.projection.events import created, later, updated
 from worker.adapters.store import SqlStore
 from worker.projection.changes import apply_event
 from worker.store.projection import line_change
@@ -50,3 +51,19 @@ def test_events_about_no_line_map_to_nothing() -> None:
     assert change is not None
     assert change.verdict == EVENTS["line.reconciled"].data.verdict.value
     assert change.command_id == EVENTS["line.reconciled"].causationid
+
+
+async def test_a_rename_keeps_the_title_current(store: SqlStore) -> None:
+    portal = "rename.test"
+    events = [
+        created(portal, 7, "front-desk"),
+        updated(portal, 7, title="reception", at=later(1)),
+        updated(portal, 7, title=None, at=later(2), command_id="c-login"),  # title kept
+    ]
+    async with store.unit_of_work() as uow:
+        assert [await apply_event(uow, e) for e in events] == [True, True, True]
+        await uow.commit()
+    async with store.unit_of_work(readonly=True) as uow:
+        line = await uow.lines.get(portal, 7)
+    assert line is not None
+    assert (line.title, line.last_command_id) == ("reception", "c-login")

@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from worker import __version__
 from worker.cli.common import configuration_errors, env_file_option
 
 # name → (module, attribute, one-line help)
@@ -71,7 +70,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="sipline")
+@click.version_option(package_name="sipline", prog_name="sipline")
 def main() -> None:
     """sipline: apply Bitrix24 line changes and cross-check them with Voximplant."""
 

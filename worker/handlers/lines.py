@@ -176,6 +176,7 @@ class UpdateLine:
             config_id=data.config_id,
             changed_fields=changed,
             reregistration=rereg,
+            title=data.title,
         )
         events = [EventDraft(updated, subject=subject(data.config_id))]
         if not rereg:

@@ -7,8 +7,9 @@ each, then config id; ``next`` is the URL of the page after (``after=`` an opaqu
 naming the last line shown: keyset paging, so a page costs the same wherever it starts
 and a line changing meanwhile is neither skipped nor repeated for being moved).
 The field names are those of ``sipline status --json``
-(:func:`worker.status.views.line_json`). A bad parameter is a 400 naming it; a store that
-cannot answer is a 503.
+(:func:`worker.status.views.line_json`). ``/v1/portals`` pages the same way, by domain
+(``limit``, ``after``, ``next``; ``count`` the items in the page). A bad parameter is a 400
+naming it; a store that cannot answer is a 503.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -75,30 +77,46 @@ def limit_of(request: web.Request) -> int:
     return int(raw)
 
 
-def cursor(key: LineKey) -> str:
-    """The opaque ``after`` value naming ``key``."""
-    raw = json.dumps([key.portal, key.rank, key.config_id], separators=(",", ":"))
+def cursor(values: list[str | int]) -> str:
+    """The opaque ``after`` value naming the last item shown (its key's values)."""
+    raw = json.dumps(values, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def after_of(request: web.Request) -> LineKey | None:
+def _cursor_values(request: web.Request, kinds: tuple[type, ...]) -> list[Any] | None:
+    """The ``after`` parameter's values, one of each of ``kinds``; None without one."""
     raw = request.query.get("after", "")
     if not raw:
         return None
     try:
         decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        portal, rank, config_id = decoded
-        if not (isinstance(portal, str) and type(rank) is int and type(config_id) is int):
+        if not (
+            isinstance(decoded, list)
+            and len(decoded) == len(kinds)
+            and all(type(v) is kind for v, kind in zip(decoded, kinds, strict=True))
+        ):
             raise ValueError(decoded)
     except (ValueError, TypeError, binascii.Error):
         raise _bad("after must be the cursor a previous page gave in its next link") from None
-    return LineKey(portal, rank, config_id)
+    return decoded
 
 
-def next_link(request: web.Request, key: LineKey, limit: int) -> str:
-    """This request's URL (path and query) for the page after ``key``."""
+def after_of(request: web.Request) -> LineKey | None:
+    """The line a page of ``/v1/lines`` starts past."""
+    values = _cursor_values(request, (str, int, int))
+    return None if values is None else LineKey(*values)
+
+
+def portal_after_of(request: web.Request) -> str | None:
+    """The domain a page of ``/v1/portals`` starts past."""
+    values = _cursor_values(request, (str,))
+    return None if values is None else str(values[0])
+
+
+def next_link(request: web.Request, last: list[str | int], limit: int) -> str:
+    """This request's URL (path and query) for the page after the item keyed ``last``."""
     query = [(k, v) for k, v in request.query.items() if k not in ("after", "limit")]
-    query += [("limit", str(limit)), ("after", cursor(key))]
+    query += [("limit", str(limit)), ("after", cursor(last))]
     return f"{request.path}?{urlencode(query)}"
 
 
@@ -111,11 +129,15 @@ class StatusApiRoutes:
         app.router.add_get("/v1/lines", self.lines)
 
     async def portals(self, request: web.Request) -> web.Response:
+        limit, after = limit_of(request), portal_after_of(request)
         try:
-            portals = await self.query.portals()
+            page = await self.query.portals(after=after, limit=limit)
         except SiplineError as exc:
             return _unavailable(exc)
-        return web.json_response({"portals": portals})
+        following = None if page.after is None else next_link(request, [page.after], limit)
+        return web.json_response(
+            {"count": len(page.portals), "portals": page.portals, "next": following}
+        )
 
     async def lines(self, request: web.Request) -> web.Response:
         selection = selection_of(request)
@@ -129,10 +151,14 @@ class StatusApiRoutes:
             {
                 "count": len(lines),
                 "lines": lines,
-                "next": None if page.after is None else next_link(request, page.after, limit),
+                "next": None if page.after is None else next_link(request, _key(page.after), limit),
                 "last_sweep": sweep_json(page.last_sweep),
             }
         )
+
+
+def _key(key: LineKey) -> list[str | int]:
+    return [key.portal, key.rank, key.config_id]
 
 
 def _unavailable(exc: SiplineError) -> web.Response:

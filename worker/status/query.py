@@ -74,6 +74,14 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class PortalPage:
+    """One page of portals by domain; ``after`` continues it (None: the last)."""
+
+    portals: list[dict[str, Any]]
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Listing:
     """Every selected line, portal after portal, read as it is shown (see
     :meth:`StatusQuery.listing`)."""
@@ -110,13 +118,23 @@ class StatusQuery:
         return Page(shown, key_of(shown[-1]) if more else None, sweep)
 
     @asynccontextmanager
-    async def listing(self, selection: Selection) -> AsyncIterator[Listing]:
+    async def listing(self, selection: Selection, *, batch: int = 1000) -> AsyncIterator[Listing]:
         """Every selected line, streamed from the store for as long as the block lasts:
-        portals with out-of-sync lines first, then by name; worst lines first in each."""
+        portals with out-of-sync lines first, then by name; worst lines first in each.
+
+        Each portal's counts are its live lines by verdict. Where no verdict is filtered
+        out, its streamed lines are all of them and are counted as they pass; only a
+        selection by verdict asks the store to count (a tenth of a second at 50,000)."""
         async with self._store.unit_of_work(readonly=True) as uow:
-            counts = counts_by_portal(await uow.lines.counts())
+            counts = (
+                {}
+                if selection.verdict_filter() is None
+                else counts_by_portal(await uow.lines.counts())
+            )
             sweep = await uow.lines.last_sweep()
-            batches = uow.lines.read(selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC)
+            batches = uow.lines.read(
+                selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC, batch=batch
+            )
             yield Listing(counts, sweep, batches)
 
     async def overview(
@@ -140,20 +158,34 @@ class StatusQuery:
         async with self._store.unit_of_work(readonly=True) as uow:
             return counts_by_portal(await uow.lines.counts())
 
-    async def portals(self) -> list[dict[str, Any]]:
-        """Every registered portal and every portal with lines, with its line counts."""
+    async def portals(self, *, after: str | None, limit: int) -> PortalPage:
+        """Up to ``limit`` portals past the domain ``after``, by domain: every registered
+        portal and every portal with lines, each with its line counts.
+
+        Keyset paging over both sources: the first ``limit + 1`` of each past ``after``
+        hold the first ``limit + 1`` of their union; the counts are grouped for this
+        page's range of domains only, and no secret is read."""
         async with self._store.unit_of_work(readonly=True) as uow:
-            registered = {p.domain: p for p in await uow.portals.list()}
-            counts = counts_by_portal(await uow.lines.counts())
+            registered = {
+                s.domain: s for s in await uow.portals.states(after=after, limit=limit + 1)
+            }
+            with_lines = await uow.lines.portals(after=after, limit=limit + 1)
+            domains = sorted(registered.keys() | set(with_lines))[: limit + 1]
+            shown = domains[:limit]
+            counts = (
+                counts_by_portal(await uow.lines.counts(after=after, through=shown[-1]))
+                if shown
+                else {}
+            )
         answer = []
-        for domain in sorted(registered.keys() | counts.keys()):
+        for domain in shown:
             item = portal_json(PortalView(domain, [], counts.get(domain, {})))
-            record = registered.get(domain)
-            item["registered"] = record is not None
-            item["enabled"] = None if record is None else record.enabled
-            item["auth"] = None if record is None else record.auth
+            state = registered.get(domain)
+            item["registered"] = state is not None
+            item["enabled"] = None if state is None else state.enabled
+            item["auth"] = None if state is None else state.auth
             answer.append(item)
-        return answer
+        return PortalPage(answer, shown[-1] if len(domains) > limit else None)
 
 
 async def _lines(uow: UnitOfWork, selection: Selection, limit: int | None) -> list[LineRecord]:

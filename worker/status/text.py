@@ -11,33 +11,52 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cache
 
 import click
 
-from worker.status.views import Overview, PortalView, is_out_of_sync, verdict_of
+from worker.status.views import UNCHECKED, Overview, PortalView, is_out_of_sync, verdict_of
 from worker.store import LineRecord
 
 HEADERS = ("CONFIG_ID", "TITLE", "TYPE", "REG_ID", "VERDICT", "SINCE", "CHECKED", "FINDINGS")
+_PADDED = HEADERS[:-1]  # every column but the findings is padded to its widest cell
 _COLOURS = {"in_sync": "green", "unchecked": "bright_black"}
 
 
+_TIME = "%04d-%02d-%02d %02d:%02d:%02d"
+
+
 def _when(moment: datetime | None) -> str:
-    # str() of a UTC datetime starts "YYYY-MM-DD HH:MM:SS"; many times faster than strftime
-    return "-" if moment is None else str(moment)[:19]
-
-
-def _cells(line: LineRecord) -> tuple[str, ...]:
-    verdict = verdict_of(line) + (" (deleted)" if line.deleted else "")
-    return (
-        str(line.config_id),
-        line.title or "-",
-        line.line_type or "-",
-        "-" if line.reg_id is None else str(line.reg_id),
-        verdict,
-        _when(line.verdict_since),
-        _when(line.last_checked),
-        "; ".join(line.findings) or "-",
+    """``YYYY-MM-DD HH:MM:SS`` (UTC); twice as fast as ``str(moment)[:19]`` and many times
+    as fast as ``strftime``: it is made twice per line."""
+    if moment is None:
+        return "-"
+    return _TIME % (
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
     )
+
+
+def _rows(lines: list[LineRecord]) -> list[tuple[str, ...]]:
+    """Each line's cells, as text. One comprehension, no call per cell: a portal's rows
+    are made 10,000 times for one ``sipline status`` at fleet size."""
+    return [
+        (
+            str(line.config_id),
+            line.title or "-",
+            line.line_type or "-",
+            "-" if line.reg_id is None else str(line.reg_id),
+            (line.verdict or UNCHECKED) + (" (deleted)" if line.deleted else ""),
+            _when(line.verdict_since),
+            _when(line.last_checked),
+            "; ".join(line.findings) or "-",
+        )
+        for line in lines
+    ]
 
 
 def _summary(view: PortalView) -> str:
@@ -52,26 +71,36 @@ def render(overview: Overview, *, terminal: bool, width: int = 120) -> Iterator[
     yield from ending(overview.last_sweep, shown=bool(overview.portals))
 
 
-def portal_table(
-    view: PortalView, *, first: bool, terminal: bool, width: int = 120
-) -> Iterator[str]:
+def portal_table(view: PortalView, *, first: bool, terminal: bool, width: int = 120) -> list[str]:
     """One portal's table, headed by its counts (a blank line before all but the first)."""
-    if not first:
-        yield ""
     head = _summary(view)
-    yield click.style(head, bold=True) if terminal else head
-    rows = [_cells(line) for line in view.lines]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS[:-1])]
-    yield _join(HEADERS, widths)
+    rows = _rows(view.lines)
+    # each column as wide as its widest cell, the header's included; findings unpadded
+    widths = [max(map(len, column)) for column in zip(_PADDED, *rows, strict=False)]
+    table = [] if first else [""]
+    if not terminal:
+        # one %-format per line: the padding is done in C, not by a ljust per cell
+        layout = _layout(tuple(widths))
+        table.append(head)
+        table.append(layout % HEADERS)
+        table.extend([layout % row for row in rows])
+        return table
+    table.append(click.style(head, bold=True))
+    table.append(_join(HEADERS, widths))
     room = max(width - sum(widths) - 2 * len(widths), 12)
     for line, row in zip(view.lines, rows, strict=True):
-        if not terminal:
-            yield _join(row, widths)
-            continue
         padded = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
         colour = _COLOURS.get(verdict_of(line), "red" if is_out_of_sync(line.verdict) else None)
         padded[4] = click.style(padded[4], fg=colour)
-        yield "  ".join([*padded, _fit(row[-1], room)])
+        table.append("  ".join([*padded, _fit(row[-1], room)]))
+    return table
+
+
+@cache
+def _layout(widths: tuple[int, ...]) -> str:
+    """The %-format of a plain row whose columns are ``widths`` wide (the last unpadded);
+    portals share a handful of them."""
+    return "".join(f"%-{w}s  " for w in widths) + "%s"
 
 
 def ending(last_sweep: tuple[str, datetime] | None, *, shown: bool) -> Iterator[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts.events import Verdict
@@ -145,12 +145,34 @@ def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for line in lines:
         if not line.deleted:
-            counts[verdict_of(line)] = counts.get(verdict_of(line), 0) + 1
+            verdict = line.verdict or UNCHECKED
+            counts[verdict] = counts.get(verdict, 0) + 1
     return counts
 
 
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02dZ"
+_ISO_MICRO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+
+
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    """ISO 8601 with ``Z``, as ``isoformat`` writes it (microseconds when there are any).
+    A %-format for the UTC times records hold is twice as fast, and ``--json`` makes three
+    per line."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not UTC:
+        return moment.isoformat().replace("+00:00", "Z")
+    if moment.microsecond:
+        return _ISO_MICRO % (
+            moment.year,
+            moment.month,
+            moment.day,
+            moment.hour,
+            moment.minute,
+            moment.second,
+            moment.microsecond,
+        )
+    return _ISO % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
 
 
 def line_json(line: LineRecord) -> dict[str, Any]:
@@ -162,7 +184,7 @@ def line_json(line: LineRecord) -> dict[str, Any]:
         "line_type": line.line_type,
         "reg_id": line.reg_id,
         "verdict": line.verdict,
-        "out_of_sync": is_out_of_sync(line.verdict),
+        "out_of_sync": line.verdict in OUT_OF_SYNC,
         "verdict_since": _iso(line.verdict_since),
         "last_checked": _iso(line.last_checked),
         "findings": list(line.findings),

@@ -28,6 +28,7 @@ from worker.store.records import (
     LineKey,
     LineRecord,
     PortalRecord,
+    PortalState,
     RepairRecord,
     TokenRecord,
 )
@@ -40,6 +41,11 @@ class PortalRepository(Protocol):
 
     async def list(self, *, enabled: bool | None = None) -> list[PortalRecord]:
         """Every portal (or only enabled / disabled ones), ordered by domain."""
+        ...
+
+    async def states(self, *, after: str | None = None, limit: int) -> Sequence[PortalState]:
+        """Up to ``limit`` registered portals past the domain ``after``, by domain, without
+        their secrets (keyset paging of ``GET /v1/portals``)."""
         ...
 
     async def by_member_id(self, member_id: str) -> PortalRecord | None:
@@ -166,8 +172,15 @@ class LineRepository(Protocol):
         """Lines ordered by portal and config id, filtered as asked."""
         ...
 
-    async def counts(self) -> dict[tuple[str, str | None], int]:
-        """(portal, verdict) → number of live lines; verdict None for unchecked lines."""
+    async def counts(
+        self, *, after: str | None = None, through: str | None = None
+    ) -> dict[tuple[str, str | None], int]:
+        """(portal, verdict) → number of live lines; verdict None for unchecked lines.
+        ``after`` and ``through``: only the portals past the one and up to the other."""
+        ...
+
+    async def portals(self, *, after: str | None = None, limit: int) -> Sequence[str]:
+        """Up to ``limit`` portals with live lines past ``after``, by domain."""
         ...
 
     async def clear(self) -> None:

@@ -26,7 +26,8 @@ def line_change(event: Event) -> LineChange | None:
             reg_id=created.reg_id,
         )
     if isinstance(event, LineUpdated):
-        return _change(event, "updated", event.data.config_id)
+        # a rename carries the new title (contract 1.3.0); older events carry none
+        return _change(event, "updated", event.data.config_id, title=event.data.title)
     if isinstance(event, LineDeleted):
         return _change(event, "deleted", event.data.config_id)
     if isinstance(event, LineReconciled):

@@ -8,6 +8,11 @@ upgrade leaves the schema as it was.
 
 A store whose revision this code does not know (written by a newer sipline) is refused
 with one line rather than touched.
+
+Alembic is imported only when there is something to do: every store opens with a look at
+its revision, and one already at this code's head (:func:`code_head`, read from the
+revision files' names) needs neither Alembic nor the upgrade lock. Importing and running
+Alembic took half a second of every ``sipline status`` (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -16,21 +21,24 @@ import logging
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, column, func, select, table, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.adapters.store.location import Location
 from worker.store.errors import StoreSchemaError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 logger = logging.getLogger(__name__)
 
 SCRIPT_LOCATION = Path(__file__).with_name("migrations")
+# Alembic's own table of the revision a schema is at
+_VERSION = table("alembic_version", column("version_num"))
 LOCK_NAMESPACE = "sipline-store-upgrade"
 
 
@@ -44,22 +52,49 @@ class SchemaState:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPT_LOCATION))
     return config
 
 
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
 def head_revision() -> str:
+    """The newest revision, as Alembic finds it (equal to :func:`code_head`; a test says so)."""
     head = _script().get_current_head()
     assert head is not None
     return head
 
 
+def code_head() -> str:
+    """The newest revision, without Alembic: each revision file is named after its id
+    (``0005_repairs.py`` is revision ``0005``), one after the other."""
+    names = (path.name for path in (SCRIPT_LOCATION / "versions").glob("*.py"))
+    return max(name.split("_", 1)[0] for name in names if name[0].isdigit())
+
+
+async def _stored(engine: AsyncEngine) -> str | None:
+    """The revision the schema is at, by a plain read of Alembic's table; None when the
+    table is missing, empty or holds more than one revision (Alembic then decides)."""
+    async with engine.connect() as conn:
+        await conn.execution_options(sipline_readonly=True)  # in place
+        try:
+            rows = (await conn.execute(select(_VERSION.c.version_num))).all()
+        except DBAPIError:
+            rows = []
+        await conn.rollback()
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def _state(connection: Connection, where: str) -> SchemaState:
+    from alembic.runtime.migration import MigrationContext
+
     script = _script()
     head = head_revision()
     heads = MigrationContext.configure(connection).get_current_heads()
@@ -84,6 +119,9 @@ def _lock_key(location: Location) -> int:
 
 async def state(engine: AsyncEngine, location: Location) -> SchemaState:
     """The schema's revision, without changing anything."""
+    head = code_head()
+    if await _stored(engine) == head:
+        return SchemaState(current=head, head=head, status="current")
     async with engine.connect() as conn:
         await conn.execution_options(sipline_readonly=True)  # in place
         result = await conn.run_sync(_state, location.display)
@@ -94,7 +132,13 @@ async def state(engine: AsyncEngine, location: Location) -> SchemaState:
 async def upgrade(
     engine: AsyncEngine, location: Location, *, target: str = "head"
 ) -> tuple[str | None, str | None]:
-    """Apply pending revisions under the upgrade lock; (revision before, revision after)."""
+    """Apply pending revisions under the upgrade lock; (revision before, revision after).
+
+    A schema already at the head is left alone without taking the lock."""
+    if target == "head":
+        head = code_head()
+        if await _stored(engine) == head:
+            return head, head
     async with engine.connect() as conn:
         if location.backend == "postgresql":
             await conn.execute(select(func.pg_advisory_xact_lock(_lock_key(location))))
@@ -119,6 +163,8 @@ async def downgrade(engine: AsyncEngine, location: Location, *, target: str) -> 
 
 
 def _run(connection: Connection, direction: Literal["upgrade", "downgrade"], target: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     if direction == "upgrade":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from worker.adapters.store.crypto import Cipher
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 Clock = Callable[[], datetime]
 
@@ -22,6 +25,11 @@ class Repository:
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """The dialect's INSERT, which has ``on_conflict_do_nothing/do_update``."""
+        # imported here: a process on SQLite need not import PostgreSQL's dialect
         if self._conn.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)

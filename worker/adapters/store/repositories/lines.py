@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     RowMapping,
     and_,
     bindparam,
@@ -155,14 +156,26 @@ class SqlLines(SqlLineReads):
         rows = (await self._conn.execute(query)).all()
         return [record_of(row) for row in rows]
 
-    async def counts(self) -> dict[tuple[str, str | None], int]:
+    async def counts(
+        self, *, after: str | None = None, through: str | None = None
+    ) -> dict[tuple[str, str | None], int]:
         query = (
             select(lines.c.portal, lines.c.verdict, func.count())
-            .where(lines.c.deleted.is_(False))
+            .where(lines.c.deleted.is_(False), *_portal_range(after, through))
             .group_by(lines.c.portal, lines.c.verdict)
         )
         rows = (await self._conn.execute(query)).all()
         return {(str(portal), verdict): int(n) for portal, verdict, n in rows}
+
+    async def portals(self, *, after: str | None = None, limit: int) -> Sequence[str]:
+        query = (
+            select(lines.c.portal)
+            .where(lines.c.deleted.is_(False), *_portal_range(after, None))
+            .group_by(lines.c.portal)
+            .order_by(lines.c.portal)
+            .limit(limit)
+        )
+        return [str(portal) for (portal,) in (await self._conn.execute(query)).all()]
 
     async def clear(self) -> None:
         await self._conn.execute(delete(lines))
@@ -220,6 +233,17 @@ _EMPTY_ROW: dict[str, Any] = {
 _POSITION = "lines.position:"  # + the stream: the offset the projection applied up to
 SWEEP_KEY = "lines.last_sweep"
 _SWEEP_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _portal_range(after: str | None, through: str | None) -> list[ColumnElement[bool]]:
+    """The portals past ``after`` and up to ``through`` (None: no bound), on the primary
+    key's leading column."""
+    clauses: list[ColumnElement[bool]] = []
+    if after is not None:
+        clauses.append(lines.c.portal > after)
+    if through is not None:
+        clauses.append(lines.c.portal <= through)
+    return clauses
 
 
 def _position_key(stream: str) -> str:

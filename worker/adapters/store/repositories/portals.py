@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import SecretStr
@@ -10,7 +11,7 @@ from sqlalchemy import RowMapping, delete, func, select, update
 from worker.adapters.store.repositories.base import Repository
 from worker.adapters.store.tables import PORTALS_COUNTER, counters, oauth_tokens, portals
 from worker.store.errors import PortalExists, PortalNotFound
-from worker.store.records import PortalRecord
+from worker.store.records import PortalRecord, PortalState
 
 _SECRETS = {
     "webhook_url": "webhook_url_enc",
@@ -46,6 +47,17 @@ class SqlPortals(Repository):
             query = query.where(portals.c.enabled == enabled)
         rows = (await self._conn.execute(query)).mappings().all()
         return [self._record(row) for row in rows]
+
+    async def states(self, *, after: str | None = None, limit: int) -> Sequence[PortalState]:
+        query = (
+            select(portals.c.domain, portals.c.enabled, portals.c.auth)
+            .order_by(portals.c.domain)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(portals.c.domain > after)
+        rows = (await self._conn.execute(query)).all()
+        return [PortalState(domain, bool(enabled), auth) for domain, enabled, auth in rows]
 
     async def by_member_id(self, member_id: str) -> PortalRecord | None:
         query = select(portals).where(portals.c.member_id == member_id).limit(1)
