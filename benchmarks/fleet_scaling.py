@@ -7,11 +7,14 @@ Two measurements, each with real processes and the real broker:
   ``SIPLINE_PREFETCH`` ``--prefetch`` (16) per process. Throughput is commands with a
   terminal event per second, from the first publish to the last event, after every process
   is ready (and, for a fleet, holds its shards). The sandbox counts ``QUERY_LIMIT_EXCEEDED``.
+  Each run has a sandbox and a store of its own (``--store``: a PostgreSQL schema, as a
+  fleet runs, or one SQLite file), and prints the CPU the sandbox and the broker used (a
+  share of one core) and the load average: on a small machine they say what else bounds it.
 * ``routing``: the routing step's cost: ``--noop-commands`` ``line.reconcile`` with a
   trivial handler (``benchmarks._worker_proc --handlers noop``), one process, fleet off and
   on: CPU per command of the worker process (``/proc``) and commands per second.
 
-    .venv/bin/python -m benchmarks.fleet_scaling [--modes scaling,routing]
+    .venv/bin/python -m benchmarks.fleet_scaling [--modes scaling,routing] [--processes 1,3]
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from typing import Any
 import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
+from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks._store import drop_schema, store_values
 from benchmarks.worker_cost import cpu_seconds
 from contracts import CONTENT_TYPE
 from worker.adapters.amqp.topology import TopologySpec, declare, delete_all
@@ -157,6 +162,44 @@ class Tap:
 
 
 @dataclass(frozen=True)
+class Timings:
+    """Means over every process's ``/metrics``: where a command's time goes."""
+
+    command: float = 0.0  # delivery to ack (sipline_command_duration_seconds)
+    bitrix24: float = 0.0  # one Bitrix24 request, as the worker timed it
+    voximplant: float = 0.0  # one Voximplant request
+    routing: float = 0.0  # arrival at the router to the copy's ack (fleet only)
+
+
+async def scrape(session: aiohttp.ClientSession, ports: list[int]) -> Timings:
+    sums: dict[str, list[float]] = {}
+    for port in ports:
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                text = await response.text()
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    key = sample.name
+                    if sample.name.startswith("sipline_upstream_request_duration_seconds_"):
+                        key += ":" + sample.labels.get("upstream", "")
+                    if key.endswith(("_sum", "_count")) or ":" in key:
+                        sums.setdefault(key, [0.0])[0] += sample.value
+
+    def mean(name: str, upstream: str = "") -> float:
+        suffix = f":{upstream}" if upstream else ""
+        count = sums.get(f"{name}_count{suffix}", [0.0])[0]
+        return sums.get(f"{name}_sum{suffix}", [0.0])[0] / count if count else 0.0
+
+    upstream = "sipline_upstream_request_duration_seconds"
+    return Timings(
+        command=mean("sipline_command_duration_seconds"),
+        bitrix24=mean(upstream, "bitrix24"),
+        voximplant=mean(upstream, "voximplant"),
+        routing=mean("sipline_fleet_routing_duration_seconds"),
+    )
+
+
+@dataclass(frozen=True)
 class Result:
     label: str
     processes: int
@@ -164,10 +207,41 @@ class Result:
     seconds: float
     query_limit: int
     cpu_ms: float | None = None
+    sandbox_cpu: float | None = None  # CPU seconds of the sandbox process during the run
+    broker_cpu: float | None = None  # CPU seconds of the broker (beam.smp), if readable
+    load: float | None = None  # the 1-minute load average at the end of the run
+    requests: int = 0  # Bitrix24 requests the sandbox answered (a portal's reads included)
+    timings: Timings = dataclasses.field(default_factory=Timings)
 
     @property
     def rate(self) -> float:
         return self.commands / self.seconds
+
+    def share(self, cpu: float | None) -> str:
+        """CPU seconds as a share of one core over the run."""
+        return "-" if cpu is None else f"{cpu / self.seconds:.0%}"
+
+
+def broker_pid() -> int | None:
+    """The local RabbitMQ node's process (beam.smp), to read its CPU time; None if not found."""
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if b"beam.smp" in stat.read_bytes().split(b"\0")[0]:
+                return int(stat.parent.name)
+    return None
+
+
+def cpu_of(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        return sum(cpu_seconds(pid))
+    except OSError:
+        return None
+
+
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 async def one_run(
@@ -182,6 +256,7 @@ async def one_run(
     noop: bool = False,
     session: aiohttp.ClientSession | None = None,
     box: Sandbox | None = None,
+    store: dict[str, str] | None = None,
 ) -> Result:
     prefix = f"bench-fleet-{uuid.uuid4().hex[:8]}"
     values: dict[str, Any] = {
@@ -197,6 +272,7 @@ async def one_run(
         "fleet": str(fleet).lower(),
         "shards": SHARDS,
     }
+    values.update(store or {})
     settings = load_settings(env_file(directory, base_env, {**values, "metrics_port": 0}))
     spec: TopologySpec = dataclasses.replace(topology_spec(settings), single_active_commands=fleet)
     connection = await aio_pika.connect(AMQP_URL)
@@ -210,11 +286,19 @@ async def one_run(
         await queue.consume(tap)
         if session is not None and box is not None:
             await session.post(f"{box.info['portal_host_admin_url']}counters/reset")
+        ports = [free_port() if box is not None else None for _ in range(processes)]
         procs = [
-            start_worker(env_file(directory, base_env, values), noop=noop) for _ in range(processes)
+            start_worker(
+                env_file(directory, base_env, {**values, "metrics_port": port or "off"}),
+                noop=noop,
+            )
+            for port in ports
         ]
         await ready(connection, prefix, processes, fleet)
         cpu_before = [sum(cpu_seconds(p.pid)) for p in procs]
+        broker = broker_pid()
+        sandbox_before = cpu_of(box.proc.pid if box is not None else None)
+        broker_before = cpu_of(broker)
         started = time.perf_counter()
         exchange = declared.commands_exchange
         for first in range(0, len(commands), 200):  # confirms in windows, not one by one
@@ -222,9 +306,13 @@ async def one_run(
         await asyncio.wait_for(tap.done.wait(), timeout=900)
         seconds = tap.last - started
         cpu = sum(sum(cpu_seconds(p.pid)) for p in procs) - sum(cpu_before)
-        limits = 0
+        sandbox_cpu = _spent(sandbox_before, cpu_of(box.proc.pid if box is not None else None))
+        broker_cpu = _spent(broker_before, cpu_of(broker))
+        limits, requests, timings = 0, 0, Timings()
         if session is not None and box is not None:
-            limits = (await box.counters(session))["totals"]["query_limit_rejections"]
+            timings = await scrape(session, [port for port in ports if port is not None])
+            totals = (await box.counters(session))["totals"]
+            limits, requests = totals["query_limit_rejections"], totals["requests"]
         return Result(
             label,
             processes,
@@ -232,6 +320,11 @@ async def one_run(
             seconds,
             limits,
             cpu_ms=cpu / len(commands) * 1000,
+            sandbox_cpu=sandbox_cpu,
+            broker_cpu=broker_cpu,
+            load=os.getloadavg()[0],
+            requests=requests,
+            timings=timings,
         )
     finally:
         stop(procs)
@@ -308,28 +401,41 @@ def reconciles(total: int) -> list[dict[str, Any]]:
 
 
 async def scaling(args: argparse.Namespace, directory: Path) -> list[Result]:
+    """Each run on a sandbox of its own, so every run starts with no lines (the lines and
+    registrations of earlier runs would make the later runs' lookups longer) and a store
+    of its own (``--store``: a PostgreSQL schema, as a fleet runs, or one SQLite file)."""
     results = []
-    async with (
-        aiohttp.ClientSession() as session,
-        sandbox(directory / "sandbox", args.portals, args.latency) as box,
-    ):
-        portals = sorted(box.info["portals"])
-        plan = [("alone", 1, False), ("fleet", 1, True), ("fleet", 2, True), ("fleet", 3, True)]
-        for label, processes, fleet in plan:
-            print(f"  scaling: {label} × {processes} …", flush=True)
-            results.append(
-                await one_run(
-                    label,
-                    processes=processes,
-                    fleet=fleet,
-                    commands=creates(portals, args.commands),
-                    base_env=box.dotenv,
-                    directory=directory,
-                    prefetch=args.prefetch,
-                    session=session,
-                    box=box,
+    plan = [("alone", 1, False), ("fleet", 1, True), ("fleet", 2, True), ("fleet", 3, True)]
+    wanted = {int(n) for n in args.processes.split(",")}
+    for label, processes, fleet in plan:
+        if processes not in wanted:
+            continue
+        print(f"  scaling: {label} × {processes} …", flush=True)
+        run_dir = directory / f"{label}-{processes}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        store = store_values(args.store, run_dir)
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                sandbox(run_dir / "sandbox", args.portals, args.latency) as box,
+            ):
+                results.append(
+                    await one_run(
+                        label,
+                        processes=processes,
+                        fleet=fleet,
+                        commands=creates(sorted(box.info["portals"]), args.commands),
+                        base_env=box.dotenv,
+                        directory=run_dir,
+                        prefetch=args.prefetch,
+                        session=session,
+                        box=box,
+                        store=store,
+                    )
                 )
-            )
+        finally:
+            if "store_schema" in store:
+                await drop_schema(store["store_url"], store["store_schema"])
     return results
 
 
@@ -358,14 +464,29 @@ def report(scaled: list[Result], routed: list[Result], args: argparse.Namespace)
             f"\nline.create × {args.commands} over {args.portals} portals, upstream latency "
             f"{args.latency * 1000:.0f} ms, prefetch {args.prefetch} per process"
         )
-        base = next(r for r in scaled if r.label == "fleet" and r.processes == 1)
-        alone = next(r for r in scaled if r.label == "alone")
-        print("mode   processes  seconds  commands/s  vs fleet×1  vs alone  CPU ms/cmd  QLE")
+        base = next((r for r in scaled if r.processes == 1), scaled[0])
+        alone = next((r for r in scaled if r.label == "alone"), base)
+        print(
+            "mode   processes  seconds  commands/s  vs 1 process  vs alone  CPU ms/cmd  QLE  "
+            "requests/cmd  sandbox CPU  broker CPU  load"
+        )
         for r in scaled:
             print(
                 f"{r.label:<6} {r.processes:>9}  {r.seconds:>7.1f}  {r.rate:>10.1f}  "
-                f"{r.rate / base.rate:>9.2f}×  {r.rate / alone.rate:>7.2f}×  "
-                f"{r.cpu_ms or 0:>10.2f}  {r.query_limit:>3}"
+                f"{r.rate / base.rate:>11.2f}×  {r.rate / alone.rate:>7.2f}×  "
+                f"{r.cpu_ms or 0:>10.2f}  {r.query_limit:>3}  "
+                f"{r.requests / r.commands:>12.1f}  {r.share(r.sandbox_cpu):>11}  "
+                f"{r.share(r.broker_cpu):>10}  {r.load or 0:>4.1f}"
+            )
+        print("(sandbox and broker CPU: share of one core during the run; load: 1-minute)")
+        print("\nwhere a command's time goes (means over the processes' /metrics, ms)")
+        print("mode   processes  command  bitrix24 request  voximplant request  routing")
+        for r in scaled:
+            t = r.timings
+            print(
+                f"{r.label:<6} {r.processes:>9}  {t.command * 1000:>7.0f}  "
+                f"{t.bitrix24 * 1000:>16.0f}  {t.voximplant * 1000:>18.0f}  "
+                f"{t.routing * 1000:>7.0f}"
             )
     if routed:
         alone, fleet = routed
@@ -401,6 +522,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--prefetch", type=int, default=16)
     parser.add_argument("--noop-commands", type=int, default=10_000)
+    parser.add_argument(
+        "--processes", default="1,2,3", help="fleet sizes to measure (1 also runs 'alone')"
+    )
+    parser.add_argument("--store", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--keep", default=None, help="keep the workers' logs in this folder")
     args = parser.parse_args()
     started = time.perf_counter()

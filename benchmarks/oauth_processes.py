@@ -34,7 +34,7 @@ import aio_pika
 import aiohttp
 from aio_pika.abc import AbstractIncomingMessage
 
-from benchmarks._store import drop_schema
+from benchmarks._store import PG_URL, drop_schema, store_values
 from benchmarks.fleet_scaling import (
     AMQP_URL,
     Sandbox,
@@ -47,11 +47,9 @@ from benchmarks.fleet_scaling import (
     stop,
 )
 from worker.adapters.amqp.topology import declare, delete_all
-from worker.adapters.store import generate_key
 from worker.cli.common import load_settings
 from worker.runtime.wiring import topology_spec
 
-PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 OUTCOMES = {"line.reconciled", "command.failed", "command.rejected"}
 
 
@@ -102,14 +100,6 @@ async def oauth_counters(box: Sandbox, session: aiohttp.ClientSession) -> dict[s
     """The sandbox's OAuth counters, summed over its portals."""
     counters: dict[str, int] = (await box.counters(session))["totals"]["oauth"]
     return counters
-
-
-def store_values(backend: str, directory: Path) -> dict[str, str]:
-    """One store every process opens: a PostgreSQL schema, or one SQLite file."""
-    values = {"store_key": generate_key()}
-    if backend == "postgresql":
-        return {**values, "store_url": PG_URL, "store_schema": f"bench_{uuid.uuid4().hex[:12]}"}
-    return {**values, "store_url": f"sqlite:///{directory / f'store-{uuid.uuid4().hex[:6]}.db'}"}
 
 
 async def run_once(

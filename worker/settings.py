@@ -226,8 +226,8 @@ class Settings(BaseSettings):
         le=1024,
         description=(
             "Shard queues of a fleet; the same in every process. The broker keeps the count "
-            "in use and a process with another refuses to start: changing it needs a "
-            "drained fleet (docs/operations.md)."
+            "in use and a process with another refuses to start: stop the fleet and run "
+            "`sipline fleet reshard` to change it (docs/operations.md)."
         ),
     )
 

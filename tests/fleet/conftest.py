@@ -234,6 +234,16 @@ class Fleet:
 
 
 @pytest.fixture
+async def connection() -> AsyncIterator[AbstractConnection]:
+    """A broker connection of the test's own."""
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
 async def fleet() -> AsyncIterator[Fleet]:
     prefix = unique_prefix("fleet")
     spec = dataclasses.replace(spec_for(prefix), single_active_commands=True)

@@ -23,6 +23,8 @@ from tests.amqp_helpers import AMQP_URL
 from tests.resilience.conftest import spec_of, worker_values
 from tests.resilience.ledger import Tap, tap
 from tests.resilience.processes import REPO, WorkerProcess, _clean_env, _end, until
+from tests.store.conftest import PG_URL, postgres_schema
+from worker.adapters.store import generate_key
 from worker.fleet.topology import FleetNames, delete_fleet
 
 SIP_SERVER = "sip.fleet.test"
@@ -47,14 +49,11 @@ class ManyPortals:
             return body
 
     async def lines(self, session: aiohttp.ClientSession, portal: str) -> list[dict[str, Any]]:
-        hook = self.info["settings"]["portals"][portal]["webhook_url"]
-        found: list[dict[str, Any]] = []
-        start: int | None = 0
-        while start is not None:
-            async with session.post(f"{hook}voximplant.sip.get", json={"START": start}) as r:
-                body = await r.json()
-            found.extend(body["result"])
-            start = body.get("next")
+        """Every line of ``portal``, made by a webhook or by the OAuth application."""
+        async with session.get(f"{self.info['portals'][portal]['admin_url']}lines") as r:
+            assert r.status == 200, await r.text()
+            body: dict[str, Any] = await r.json()
+        found: list[dict[str, Any]] = body["lines"]
         return found
 
 
@@ -99,6 +98,14 @@ async def many_portals(directory: Path, count: int, *extra: str) -> AsyncIterato
         yield ManyPortals(dotenv=directory / "sandbox.env", info=json.loads(_read(info_path)))
     finally:
         _end(proc)
+
+
+@contextlib.asynccontextmanager
+async def shared_store() -> AsyncIterator[dict[str, str]]:
+    """The settings of one store every member opens: a PostgreSQL schema of the run's own
+    (a fleet's processes share their OAuth pairs through it), dropped afterwards."""
+    async with postgres_schema("fleet") as schema:
+        yield {"store_url": PG_URL, "store_schema": schema, "store_key": generate_key()}
 
 
 def fleet_values(prefix: str, **overrides: Any) -> dict[str, Any]:

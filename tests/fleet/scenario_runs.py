@@ -17,7 +17,15 @@ import aio_pika
 import aiohttp
 
 from tests.amqp_helpers import AMQP_URL
-from tests.fleet.procs import ManyPortals, Members, fleet_tap, fleet_values, many_portals, members
+from tests.fleet.procs import (
+    ManyPortals,
+    Members,
+    fleet_tap,
+    fleet_values,
+    many_portals,
+    members,
+    shared_store,
+)
 from tests.fleet.scenario import (
     Arrivals,
     FinalState,
@@ -43,6 +51,7 @@ class Sizes:
     latency: float = 0.05
     shards: int = 16
     round_pause: float = 0.0  # between rounds, for runs that must last
+    token_ttl: float = 3.0  # every second portal is an OAuth portal (sandbox --auth mixed)
 
 
 @dataclass
@@ -56,6 +65,7 @@ class Figures:
     tally: Tally | None = None
     state: FinalState | None = None
     query_limit: int = 0
+    oauth: dict[str, int] = field(default_factory=dict)  # the sandbox's OAuth counters
     portals_served: dict[str, int] = field(default_factory=dict)
     exits: dict[str, list[int]] = field(default_factory=dict)
     failover_seconds: float | None = None
@@ -78,6 +88,10 @@ class Figures:
             "lines with a wrong final title": len(self.state.wrong_titles) if self.state else None,
             "duplicate lines": len(self.state.duplicate_titles) if self.state else None,
             "QUERY_LIMIT_EXCEEDED": self.query_limit,
+            "OAuth expiries": self.oauth.get("expiries"),
+            "OAuth refreshes": self.oauth.get("refreshes"),
+            "OAuth refreshes before an expiry": self.oauth.get("early_refreshes"),
+            "invalid_grant": self.oauth.get("invalid_grant"),
             "portals served per process": self.portals_served,
             "exit codes": self.exits,
             "failover seconds": _round(self.failover_seconds),
@@ -171,6 +185,7 @@ class Run:
         figures.state = await final_state(self.sandbox, self.session, workload)
         counters = await self.sandbox.counters(self.session)
         figures.query_limit = int(counters["totals"]["query_limit_rejections"])
+        figures.oauth = {name: int(n) for name, n in counters["totals"]["oauth"].items()}
         served: dict[str, int] = {}
         for _, by in self.group.served().items():
             for name in by:
@@ -180,20 +195,27 @@ class Run:
 
 @contextlib.asynccontextmanager
 async def fleet_run(directory: Path, sizes: Sizes, tag: str) -> AsyncIterator[Run]:
-    # the production SIPLINE_SHUTDOWN_GRACE: a handover on SIGTERM finishes what is in hand
-    values = fleet_values(unique_prefix(tag), shards=sizes.shards, prefetch=16, shutdown_grace=30.0)
-    extra = ("--latency", str(sizes.latency))
+    """The sandbox (half its portals OAuth, access tokens living ``sizes.token_ttl`` s),
+    the taps and the members' settings: one PostgreSQL store shared by every member, as
+    the runbook says for several processes (their OAuth pairs live there)."""
+    extra = ("--latency", str(sizes.latency), "--auth", "mixed")
+    extra += ("--token-ttl", str(sizes.token_ttl))
     async with (
         aiohttp.ClientSession() as session,
+        shared_store() as store,
         many_portals(directory / "sandbox", sizes.portals, *extra) as sandbox,
-        fleet_tap(values) as tapped,
     ):
-        connection = await aio_pika.connect(AMQP_URL)
-        try:
-            with members(sandbox.dotenv, values, directory / "logs") as group:
-                yield Run(values, sandbox, tapped, group, session, connection)
-        finally:
-            await connection.close()
+        # the production SIPLINE_SHUTDOWN_GRACE: a handover on SIGTERM finishes what is in hand
+        values = fleet_values(
+            unique_prefix(tag), shards=sizes.shards, prefetch=16, shutdown_grace=30.0, **store
+        )
+        async with fleet_tap(values) as tapped:
+            connection = await aio_pika.connect(AMQP_URL)
+            try:
+                with members(sandbox.dotenv, values, directory / "logs") as group:
+                    yield Run(values, sandbox, tapped, group, session, connection)
+            finally:
+                await connection.close()
 
 
 def _exits(group: Members) -> dict[str, list[int]]:

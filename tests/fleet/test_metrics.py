@@ -33,6 +33,11 @@ def test_a_member_reports_routing_handovers_and_its_share() -> None:
     observer.fleet_routed("<script>", 0.001)  # a label value the code does not name
     found = samples(metrics)
     assert found[("sipline_fleet_shards_owned", ())] == 5
+    helps = {
+        f.name: f.documentation for f in text_string_to_metric_families(metrics.render().decode())
+    }
+    # a waiting subscription counts: during a handover both processes count the shard
+    assert "subscribed to (active or waiting)" in helps["sipline_fleet_shards_owned"]
     assert found[("sipline_fleet_members", ())] == 3
     assert found[("sipline_fleet_handovers_total", (("direction", "took"),))] == 2
     assert found[("sipline_fleet_handovers_total", (("direction", "gave"),))] == 1

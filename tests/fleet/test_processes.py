@@ -14,7 +14,7 @@ import pytest
 from tests.fleet.procs import create, fleet_tap, fleet_values, many_portals, members
 from tests.resilience.conftest import unique_prefix
 from tests.resilience.processes import _clean_env, until, worker_env
-from worker.fleet.topology import FleetNames, FleetSpec, declare_fleet
+from worker.fleet.topology import FleetNames, FleetSpec, declare_fleet, shards_on_broker
 from worker.sandbox.voximplant import ensure_service_account
 
 
@@ -144,3 +144,14 @@ async def test_sipline_run_refuses_another_shard_count_with_exit_2(tmp_path: Pat
         assert process.returncode == 2
         assert "the broker has 8 shard queues" in err.decode()
         assert "configured for 4" in err.decode()
+        # the way to the new count: with every process stopped, reshard, then start
+        reshard = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "worker.cli.main", "fleet", "reshard", "--shards", "4"),
+            env={**_clean_env(), **worker_env(values)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(reshard.communicate(), 40)
+        assert reshard.returncode == 0, err.decode()
+        assert "shards: 8 → 4; 0 waiting copies" in out.decode()
+        assert await shards_on_broker(open_channel, FleetNames(values["topology_prefix"])) == 4

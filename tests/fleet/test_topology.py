@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import aio_pika
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
@@ -22,15 +20,6 @@ from worker.fleet.topology import (
     shard_arguments,
     shards_on_broker,
 )
-
-
-@pytest.fixture
-async def connection() -> AsyncIterator[AbstractConnection]:
-    conn = await aio_pika.connect(AMQP_URL)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 async def test_the_shard_count_is_recorded_and_a_different_one_refused(

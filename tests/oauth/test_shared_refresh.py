@@ -5,6 +5,7 @@ the store cannot take leaves the portal degraded, its pair saved once the store 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,36 @@ async def test_the_keeper_stores_the_servers_expiry(store: SqlStore) -> None:
         assert stored.expires_at is not None
         left = stored.expires_at - datetime.now(UTC)
         assert timedelta(seconds=3500) < left <= timedelta(seconds=3600)
+
+
+async def _outlive(auth: OAuthAuth) -> None:
+    """Wait (with a deadline) until the live pair of ``auth`` is past its expiry."""
+    deadline = asyncio.get_running_loop().time() + 5
+    while datetime.now(UTC) <= (auth._pair.expires_at or datetime.max.replace(tzinfo=UTC)):
+        assert asyncio.get_running_loop().time() < deadline, "the pair did not expire"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_pair_past_its_expiry_is_read_from_the_store_before_it_is_used(
+    store: SqlStore,
+) -> None:
+    """Two processes, one portal moving between them (a fleet): the one it comes back to
+    takes the pair the other refreshed meanwhile instead of presenting its own expired one
+    (a 401 and a retry per return), and reads the store once per expired pair."""
+    async with token_server() as server, aiohttp.ClientSession() as session:
+        server.expires_in = 0.3
+        first, second = _auth(store, server.url, session), _auth(store, server.url, session)
+        assert await first.token() == "a0"
+        await first.refresh("a0")
+        assert await first.token() == "a1"
+        await _outlive(first)
+        assert await second.token() == "a1"  # the portal moved: second serves it now
+        await second.refresh("a1")  # a1 expired there
+        assert await second.token() == "a2"
+        assert await first.token() == "a2"  # back to first: a1 outlived, the store has a2
+        await _outlive(first)
+        assert await first.token() == "a2"  # nobody refreshed: used, and refreshed on its 401
+        assert (server.refreshes, server.invalid_grants) == (2, 0)
 
 
 class CommitsFail:

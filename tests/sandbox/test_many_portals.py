@@ -129,6 +129,47 @@ async def test_the_worker_client_works_unchanged(
         assert totals["by_method"]["voximplant.sip.add"] == 2
 
 
+async def test_mixed_auth_gives_every_second_portal_oauth(
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with many(4, directory=tmp_path, auth="mixed", token_ttl=60) as sandbox:
+        settings = Settings(_env_file=None, **sandbox.settings())
+        kinds = {d: p.oauth is not None for d, p in settings.portals.items()}
+        assert kinds == dict(zip(portal_domains(4), [False, True, False, True], strict=True))
+        portals = Bitrix24Portals(
+            session=session,
+            token_store=TokenStore(settings.bitrix24_token_store),
+            settings=Bitrix24Settings(query_limit_retries=0),
+            portals=settings.portals,
+        )
+        webhook, oauth = sandbox.portals[:2]
+        for portal in (webhook, oauth):
+            await portals.get(portal.domain).client.sip_add(
+                title=f"line of {portal.domain}",
+                server=DEFAULT_SERVER,
+                login="100",
+                password=DEFAULT_PASSWORD,
+            )
+        oauth.expire_access_tokens()
+        assert len(await portals.get(oauth.domain).client.sip_get()) == 1
+        assert sandbox.portal_counters()["totals"]["oauth"]["refreshes"] == 1
+        # the admin route lists a portal's lines whoever made them (a webhook sees only its own)
+        _, by_webhook = await _post(session, oauth.webhook_url + "voximplant.sip.get", json={})
+        assert by_webhook["result"] == []
+        async with session.get(oauth.admin_url + "lines") as response:
+            listed = (await response.json())["lines"]
+        assert [(r["TITLE"], r["APP"]) for r in listed] == [
+            (f"line of {oauth.domain}", oauth.options.oauth_client_id)
+        ]
+        assert "PASSWORD" not in listed[0]
+        async with session.get(webhook.admin_url + "lines") as response:
+            assert [r["APP"] for r in (await response.json())["lines"]] == [""]
+        assert sandbox.portal_counters()["portals"][oauth.domain]["by_method"] == {
+            "voximplant.sip.add": 1,
+            "voximplant.sip.get": 3,  # the expired call, its retry and the webhook's
+        }
+
+
 async def test_a_single_portal_sandbox_is_served_as_before(tmp_path: Path) -> None:
     async with Sandbox(directory=tmp_path) as sandbox:
         portal = sandbox.portal()

@@ -56,10 +56,32 @@ async def test_tokens_expire_after_the_ttl_and_refresh_tokens_are_single_use(
         counters = sandbox.portal_counters()
         oauth = counters["portals"][portal.domain]["oauth"]
         assert oauth["refreshes"] == 1
+        assert (oauth["expiries"], oauth["early_refreshes"]) == (1, 0)  # refreshed once expired
         assert oauth["invalid_grant"] == 1
         assert oauth["expired_token"] >= 1
         assert counters["portals"][sandbox.portals[0].domain]["oauth"]["refreshes"] == 0
         assert counters["totals"]["oauth"]["invalid_grant"] == 1
+
+
+async def test_a_refresh_before_the_token_was_seen_expired_is_counted_early(
+    many: ManyPortals, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with many(1, directory=tmp_path, auth="oauth", token_ttl=60) as sandbox:
+        (portal,) = sandbox.portals
+        entry = portal.portal_settings(auth="oauth")["oauth"]
+        # refreshed while its access token lives, then the new pair used past its end
+        answers = [await _refresh(session, entry["server_url"], entry, entry["refresh_token"])]
+        portal.expire_access_tokens()
+        fresh = answers[0][1]
+        answers.append(
+            await _call(session, entry["rest_url"] + "scope", auth=fresh["access_token"])
+        )
+        answers.append(await _refresh(session, entry["server_url"], entry, fresh["refresh_token"]))
+        assert [status for status, _ in answers] == [200, 401, 200]
+        oauth = sandbox.portal_counters()["portals"][portal.domain]["oauth"]
+        # refreshes == expiries + early_refreshes: the first pair was refreshed while live
+        assert (oauth["refreshes"], oauth["expiries"], oauth["early_refreshes"]) == (2, 1, 1)
+        assert sandbox.portal_counters()["totals"]["oauth"]["early_refreshes"] == 1
 
 
 async def test_an_unknown_refresh_token_is_invalid_grant(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,14 +82,22 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "sqlite":
         yield Backend("sqlite", f"sqlite:///{tmp_path / 'store.db'}", None, generate_key())
         return
+    async with postgres_schema("t") as schema:
+        yield Backend("postgresql", PG_URL, schema, generate_key())
+
+
+@asynccontextmanager
+async def postgres_schema(prefix: str) -> AsyncIterator[str]:
+    """A schema name of the test's own in the local PostgreSQL, dropped afterwards; the
+    test is skipped where no PostgreSQL answers (failed where CI requires one)."""
     problem = await _postgres_problem()
     if problem is not None:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required (SIPLINE_TEST_REQUIRE_POSTGRES=1): {problem}")
         pytest.skip(f"no PostgreSQL at {PG_URL}: {problem}")
-    schema = f"t_{uuid.uuid4().hex[:16]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
     try:
-        yield Backend("postgresql", PG_URL, schema, generate_key())
+        yield schema
     finally:
         await _drop_schema(schema)
 

@@ -26,6 +26,7 @@ class TokenServer:
     refreshes: int = 0
     invalid_grants: int = 0
     delay: float = 0.05
+    expires_in: float = 3600
     url: str = ""
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -40,7 +41,7 @@ class TokenServer:
         self.refreshes += 1
         self.live_refresh.add(f"r{n}")
         return web.json_response(
-            {"access_token": f"a{n}", "refresh_token": f"r{n}", "expires_in": 3600}
+            {"access_token": f"a{n}", "refresh_token": f"r{n}", "expires_in": self.expires_in}
         )
 
 

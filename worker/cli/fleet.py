@@ -1,25 +1,31 @@
 """``sipline fleet status``: the members of a fleet, the shards each holds, every queue's
 depth. Exit 0 when every shard has an owner, 1 when some have none or the broker has no
-fleet, 2 on bad settings."""
+fleet, 2 on bad settings. ``sipline fleet reshard``: change a stopped fleet's shard count,
+moving every waiting copy to its new shard (exit 1 while a process still consumes)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import aio_pika
 import click
+from aio_pika.abc import AbstractConnection
 
 from worker.cli.common import env_file_option, fail, load_settings
 from worker.errors import ConfigurationError
+from worker.fleet.reshard import reshard as move_shards
 from worker.fleet.status import FleetStatus, NoFleet, read_status
-from worker.fleet.topology import FleetNames
+from worker.fleet.topology import MAX_SHARDS, FleetNames, FleetRefused, FleetSpec
+from worker.settings import Settings
 
 
 @click.group()
 def fleet() -> None:
-    """Look at a fleet of workers (SIPLINE_FLEET=true)."""
+    """Look at a fleet of workers (SIPLINE_FLEET=true), or change its shard count."""
 
 
 @fleet.command()
@@ -34,29 +40,67 @@ def fleet() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of a table.")
 def status(env_file: Path | None, listen: float, as_json: bool) -> None:
     """Members, the shards each holds, and the depth of every shard."""
+    settings = _settings(env_file)
+    found = _on_broker(
+        settings, lambda c: read_status(c, FleetNames(settings.topology_prefix), listen=listen)
+    )
+    click.echo(_json(found) if as_json else _table(found))
+    if found.orphaned or not found.members:
+        raise SystemExit(1)
+
+
+@fleet.command()
+@env_file_option
+@click.option(
+    "--shards",
+    type=click.IntRange(1, MAX_SHARDS),
+    default=None,
+    help="The new shard count (default: SIPLINE_SHARDS).",
+)
+def reshard(env_file: Path | None, shards: int | None) -> None:
+    """Change the shard count of a stopped fleet in place (docs/operations.md)."""
+    settings = _settings(env_file)
+    spec = FleetSpec(
+        names=FleetNames(settings.topology_prefix),
+        shards=shards or settings.shards,
+        delivery_limit=settings.delivery_limit,
+    )
+    done = _on_broker(
+        settings, lambda c: move_shards(c, spec, max_body_bytes=settings.max_body_bytes)
+    )
+    click.echo(
+        f"shards: {done.before} → {done.after}; {done.copies} waiting copies published again, "
+        f"{done.moved} of them to another shard. Start the processes with "
+        f"SIPLINE_SHARDS={done.after}."
+    )
+
+
+T = TypeVar("T")
+
+
+def _settings(env_file: Path | None) -> Settings:
     try:
-        settings = load_settings(env_file)
+        return load_settings(env_file)
     except ConfigurationError as exc:
         fail(str(exc))
 
-    async def main() -> FleetStatus:
+
+def _on_broker(settings: Settings, work: Callable[[AbstractConnection], Awaitable[T]]) -> T:
+    """Run ``work`` on a connection of its own; no fleet, a refusal or no broker: exit 1."""
+
+    async def main() -> T:
         connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
         try:
-            return await read_status(
-                connection, FleetNames(settings.topology_prefix), listen=listen
-            )
+            return await work(connection)
         finally:
             await connection.close()
 
     try:
-        found = asyncio.run(main())
-    except NoFleet as exc:
+        return asyncio.run(main())
+    except (NoFleet, FleetRefused) as exc:
         fail(str(exc), 1)
     except OSError as exc:
         fail(f"cannot reach the broker: {exc.strerror or exc}", 1)
-    click.echo(_json(found) if as_json else _table(found))
-    if found.orphaned or not found.members:
-        raise SystemExit(1)
 
 
 def _json(found: FleetStatus) -> str:

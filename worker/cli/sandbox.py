@@ -18,7 +18,7 @@ import os
 import re
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,7 +29,7 @@ from worker.observability import logs
 
 if TYPE_CHECKING:
     from worker.sandbox.registrations import AcceptRule
-    from worker.sandbox.stack import Sandbox
+    from worker.sandbox.stack import Auth, Sandbox
 
 __all__ = ["sandbox", "sandbox_ctl"]
 
@@ -89,7 +89,7 @@ def build_sandbox(
     plan: str,
     bucket: tuple[int, float] | None,
     cloud_pbx_limit: int,
-    auth: Literal["webhook", "oauth"],
+    auth: Auth,
     rules: list[AcceptRule] | None,
     wait_seconds: float,
     progress_seconds: float,
@@ -255,7 +255,11 @@ _share = click.FloatRange(0.0, 1.0)
     "so unordered paging repeats and skips rows.",
 )
 @click.option(
-    "--auth", type=click.Choice(["webhook", "oauth"]), default="webhook", show_default=True
+    "--auth",
+    type=click.Choice(["webhook", "oauth", "mixed"]),
+    default="webhook",
+    show_default=True,
+    help="How the env file authenticates the portals; mixed: every second portal by OAuth.",
 )
 @click.option(
     "--token-ttl",
@@ -335,7 +339,7 @@ def sandbox(
     bucket: tuple[int, float] | None,
     cloud_pbx_limit: int,
     shuffle_unordered_pages: bool,
-    auth: Literal["webhook", "oauth"],
+    auth: Auth,
     token_ttl: float,
     voximplant_callback_url: str | None,
     voximplant_callback_salt: str | None,

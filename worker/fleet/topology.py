@@ -14,8 +14,8 @@ the command type, which the processor, the dead letters and the delay tiers rely
 
 The shard count S is recorded on the broker by the shard queues themselves: ``<p>.shard.0``
 … ``<p>.shard.<S-1>`` exist and ``<p>.shard.<S>`` does not. A process configured with another
-S refuses to start (:class:`FleetRefused`); docs/operations.md says how to change S safely
-(drain first: a new S moves portals between shards).
+S refuses to start (:class:`FleetRefused`); ``sipline fleet reshard`` changes S of a
+stopped fleet in place (:mod:`worker.fleet.reshard`, docs/operations.md).
 """
 
 from __future__ import annotations
@@ -147,8 +147,8 @@ async def check_shard_count(
         raise FleetRefused(
             f"the broker has {found} shard queues ({spec.names.shard_queue(0)} …) but this "
             f"worker is configured for {spec.shards}; changing the count moves portals "
-            f"between shards, so the fleet must be drained first: see 'Changing the shard "
-            f"count' in docs/operations.md"
+            f"between shards: stop the fleet, run 'sipline fleet reshard', see 'Changing the "
+            f"shard count' in docs/operations.md"
         )
 
 
@@ -172,7 +172,7 @@ async def declare_fleet(
 
 
 async def delete_fleet(channel: AbstractChannel, names: FleetNames, shards: int) -> None:
-    """Remove the fleet topology (tests, and resharding a drained fleet)."""
+    """Remove the fleet topology (tests)."""
     for shard in range(shards):
         await channel.queue_delete(names.shard_queue(shard))
     await channel.exchange_delete(names.shards_exchange)

@@ -131,7 +131,10 @@ class Metrics:
             registry=None,
         )
         self.shards_owned = Gauge(
-            "sipline_fleet_shards_owned", "Shards this process holds now.", registry=None
+            "sipline_fleet_shards_owned",
+            "Shards this process is subscribed to (active or waiting): those it consumes, "
+            "those waiting for the previous owner to let go, those it is still giving away.",
+            registry=None,
         )
         self.members = Gauge(
             "sipline_fleet_members", "Live fleet members this process sees.", registry=None

@@ -266,6 +266,13 @@ class RegistrationStore:
             last_updated=int(self._settled_at(reg)),
         )
 
+    def voximplant_one(self, reg_id: int) -> VoximplantView | None:
+        """What Voximplant reports of one registration: a lookup by id, not a scan (the
+        worker asks by id for every line it checks; a scan made each check cost time in
+        proportion to every portal's lines, 13 ms at 2,400 registrations)."""
+        reg = self._items.get(reg_id)
+        return None if reg is None else self.voximplant_view(reg)
+
     def voximplant_all(self) -> Iterator[VoximplantView]:
         """Every registration Voximplant still has, in id order."""
         for reg_id in sorted(self._items):

@@ -35,6 +35,10 @@ from worker.sandbox.voximplant import SandboxAccount
 
 DOMAIN_PATTERN = "p{n:04d}.bitrix24.test"
 
+Auth = Literal["webhook", "oauth", "mixed"]
+"""How the worker's settings authenticate each portal: ``mixed`` gives every second portal
+(the 2nd, 4th, …) OAuth and the others a webhook, so one run exercises both."""
+
 
 def portal_domains(count: int, pattern: str = DOMAIN_PATTERN) -> list[str]:
     """``count`` portal domains: p0001.bitrix24.test, p0002.bitrix24.test, …"""
@@ -52,7 +56,7 @@ class Sandbox(Served):
         progress_seconds: float = 0.7,
         host: str = "127.0.0.1",
         advertise_host: str | None = None,
-        auth: Literal["webhook", "oauth"] = "webhook",
+        auth: Auth = "webhook",
         max_page_size: int = 1000,
         one_port: bool = False,
         account_key: RSAPrivateKey | None = None,
@@ -126,12 +130,13 @@ class Sandbox(Served):
     def portal_entries(self) -> dict[str, Any]:
         """``SIPLINE_PORTALS``; with OAuth, each portal's first pair, the same every call."""
         entries = {}
-        for portal in self.portals:
+        for index, portal in enumerate(self.portals):
+            auth = self.auth_of(index)
             tokens = None
-            if self._auth == "oauth":
+            if auth == "oauth":
                 tokens = self._granted.get(portal.domain) or portal.grant_tokens()
                 self._granted[portal.domain] = tokens
-            entry = portal.portal_settings(auth=self._auth, tokens=tokens)
+            entry = portal.portal_settings(auth=auth, tokens=tokens)
             if "webhook_url" in entry:
                 entry["webhook_url"] = self._advertised(entry["webhook_url"])
             if "oauth" in entry:
@@ -139,6 +144,12 @@ class Sandbox(Served):
                     entry["oauth"][key] = self._advertised(entry["oauth"][key])
             entries[portal.options.domain] = entry
         return entries
+
+    def auth_of(self, index: int) -> Literal["webhook", "oauth"]:
+        """How the ``index``-th portal is authenticated in the worker's settings."""
+        if self._auth == "mixed":
+            return "oauth" if index % 2 else "webhook"
+        return self._auth
 
     def application(self) -> dict[str, str]:
         """``app_client_id``, ``app_client_secret`` and ``app_oauth_server_url`` of the
@@ -223,7 +234,7 @@ async def many_portals(
     plan: Literal["standard", "enterprise"] = "standard",
     bucket: tuple[int, float] | None = None,
     latency: float = 0.0,
-    auth: Literal["webhook", "oauth"] = "webhook",
+    auth: Auth = "webhook",
     token_ttl: float = 3600.0,
     cloud_pbx_limit: int = 5,
     wait_seconds: float = 0.1,

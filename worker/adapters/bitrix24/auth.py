@@ -4,6 +4,9 @@ OAuth follows the Bitrix24 docs: refresh only after ``401 expired_token``, then 
 Refresh tokens are single-use, so at most one refresh runs per portal: callers that saw the
 same stale token wait on one lock, and whoever gets it second finds the token already
 replaced and simply retries (the stampede fixed in b24phpsdk #102, b24jssdk #147/#182).
+A pair past the expiry the OAuth server gave it is compared with the store's before it is
+used: another process may have refreshed it meanwhile (in a fleet a portal's owner changes
+and the portal may come back), and presenting the old one would cost a ``401`` and a retry.
 
 A refresh token is spent only if the new pair can be kept. Before asking the OAuth server,
 the token store must accept a write; if it does not, the refresh is refused with
@@ -103,6 +106,7 @@ class OAuthAuth:
         self._base = str(app.rest_url).rstrip("/") + "/"
         self._pair = TokenPair(app.access_token, app.refresh_token)
         self._loaded = False
+        self._checked: TokenPair | None = None  # the pair last compared with the store
         self._lock = asyncio.Lock()
         self.refreshes = 0
         self._unsaved = False  # the live pair is not in the store
@@ -117,19 +121,39 @@ class OAuthAuth:
         return mask_url(self.url(method))
 
     async def token(self) -> str:
-        if not self._loaded:
+        if not self._loaded or self._outlived():
             async with self._lock:
-                if not self._loaded:
-                    stored = await self._store.load(self._portal)
-                    if stored is not None:
-                        self._pair = stored
-                        self._remember(stored)
-                    self._loaded = True
+                if not self._loaded or self._outlived():
+                    await self._load()
         if self._unsaved and time.monotonic() - self._last_save >= RESAVE_INTERVAL:
             async with self._lock:
                 if self._unsaved:
                     await self._save(self._pair)
         return self._pair.access_token.get_secret_value()
+
+    def _outlived(self) -> bool:
+        """The live pair's access token is past the expiry the OAuth server gave it, and
+        the store was not asked since: another process (the portal's owner while it was
+        away from this one) may have refreshed it, so read the store before spending a
+        request on a ``401 expired_token``."""
+        expires_at = self._pair.expires_at
+        return (
+            expires_at is not None
+            and not self._unsaved
+            and self._checked is not self._pair
+            and expires_at <= datetime.now(UTC)
+        )
+
+    async def _load(self) -> None:
+        stored = await self._store.load(self._portal)
+        if stored is not None and (
+            stored.access_token.get_secret_value() != self._pair.access_token.get_secret_value()
+            or not self._loaded
+        ):
+            self._pair = stored
+            self._remember(stored)
+        self._loaded = True
+        self._checked = self._pair  # an expired stored pair is used (and refreshed) once
 
     @property
     def degraded(self) -> bool:

@@ -1,5 +1,6 @@
-"""The portal's admin routes (``/_sandbox/…``): counters, faults, bucket, tokens, the
-application's install and uninstall, and ``/_sandbox/host/…`` for every portal at once.
+"""The portal's admin routes (``/_sandbox/…``): counters, every line, faults, bucket,
+tokens, the application's install and uninstall, and ``/_sandbox/host/…`` for every portal
+at once.
 
 They are neither counted nor limited: they are how tests and ``sipline sandbox-ctl`` in
 another process steer the sandbox.
@@ -19,6 +20,10 @@ from worker.sandbox.portal.routing import PORTALS, error_response, portal_state
 
 async def get_counters(request: web.Request) -> web.Response:
     return web.json_response(portal_state(request).snapshot())
+
+
+async def every_line(request: web.Request) -> web.Response:
+    return web.json_response({"lines": portal_state(request).lines.every_line()})
 
 
 async def reset_counters(request: web.Request) -> web.Response:
@@ -143,6 +148,7 @@ def add_admin_routes(router: web.UrlDispatcher, prefix: str) -> None:
     """One portal's admin routes under ``prefix``."""
     router.add_get(prefix + "/_sandbox/counters", get_counters)
     router.add_post(prefix + "/_sandbox/counters/reset", reset_counters)
+    router.add_get(prefix + "/_sandbox/lines", every_line)
     router.add_route("*", prefix + "/_sandbox/faults", faults)
     router.add_post(prefix + "/_sandbox/bucket", bucket)
     router.add_post(prefix + "/_sandbox/oauth/expire", expire_tokens)

@@ -229,6 +229,17 @@ class LineBook:
         more = start + size < len(records)
         return Page(page, total=len(records), next=start + size if more else None)
 
+    def every_line(self) -> list[dict[str, Any]]:
+        """Every line, whichever caller made it (a webhook or an application sees only its
+        own), as ``get`` lists them without the password, with ``APP``: the application's
+        client id, empty for a webhook's line. For tests: the portal's state as it is."""
+        records = []
+        for line in sorted(self.lines.values(), key=lambda one: one.config_id):
+            record = self.describe(line, as_strings=True)
+            del record["PASSWORD"]
+            records.append({**record, "APP": line.app_id or ""})
+        return records
+
     def status(self, params: Mapping[str, Any], app_id: str | None) -> Page:
         reg_id = _int(params, "REG_ID")
         if reg_id is None:

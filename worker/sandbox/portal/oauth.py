@@ -13,6 +13,10 @@ reuse is answered as Bitrix24 answers it, not as an unknown token.
 ``expiries`` counts the access tokens that were used after their lifetime (each once,
 however many callers presented it): the number of refreshes a perfectly coordinated set
 of clients needs. ``refreshes / expiries`` is 1.0 when every expiry cost one refresh.
+``early_refreshes`` counts the refreshes of a pair whose access token nobody presented
+after its lifetime (a client that refreshes a pair about to expire, or one it found already
+expired without using it): so ``refreshes == expiries + early_refreshes`` when no expiry
+costs more than one refresh.
 """
 
 from __future__ import annotations
@@ -52,8 +56,10 @@ class OAuthServer:
         self._refresh: set[str] = set()
         self._spent: dict[str, None] = {}  # insertion-ordered, for trimming
         self._expired_seen: dict[str, None] = {}
+        self._paired: dict[str, str] = {}  # live refresh token → its access token
         self.refreshes = 0
         self.expiries = 0
+        self.early_refreshes = 0
         self.member_id = secrets.token_hex(16)
 
     def grant(self) -> IssuedTokens:
@@ -61,7 +67,9 @@ class OAuthServer:
         pair = IssuedTokens(secrets.token_hex(16), secrets.token_hex(16))
         self._access[pair.access_token] = self._clock() + self.access_token_ttl
         self._refresh.add(pair.refresh_token)
+        self._paired[pair.refresh_token] = pair.access_token
         _trim(self._access)
+        _trim(self._paired)
         return pair
 
     def knows(self, refresh_token: str) -> bool:
@@ -73,6 +81,7 @@ class OAuthServer:
         self._access.clear()
         self._spent.update(dict.fromkeys(self._refresh))
         self._refresh.clear()
+        self._paired.clear()
         _trim(self._spent)
 
     def expire_access_tokens(self) -> None:
@@ -110,6 +119,8 @@ class OAuthServer:
         self._refresh.discard(old)
         self._spent[old] = None
         _trim(self._spent)
+        if self._paired.pop(old, None) not in self._expired_seen:
+            self.early_refreshes += 1
         pair = self.grant()
         self.refreshes += 1
         return {

@@ -133,7 +133,14 @@ class Counters:
 
 
 _SUMMED = ("requests", "batch_commands", "query_limit_rejections", "operating_rejections")
-_SUMMED_OAUTH = ("refreshes", "expiries", "expired_token", "invalid_grant", "invalid_token")
+_SUMMED_OAUTH = (
+    "refreshes",
+    "expiries",
+    "early_refreshes",
+    "expired_token",
+    "invalid_grant",
+    "invalid_token",
+)
 
 
 def totals(snapshots: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -81,11 +81,13 @@ class PortalState:
         """Start counting afresh (the limits, tokens and lines stay)."""
         self.counters.reset()
         self.oauth.expiries = 0
+        self.oauth.early_refreshes = 0
 
     def snapshot(self) -> dict[str, Any]:
         """The counters and the bucket's level, as the stats routes show them."""
         snapshot = {**self.counters.snapshot(), "bucket_level": self.bucket.level}
         snapshot["oauth"]["expiries"] = self.oauth.expiries
+        snapshot["oauth"]["early_refreshes"] = self.oauth.early_refreshes
         return snapshot
 
     def roll(self, share: float) -> bool:

@@ -11,7 +11,7 @@ getting more than it asked for, nor on an error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,10 @@ def get_sip_registrations(
         count=min(_int(params, "count", default_page_size), max_page_size),
         offset=_int(params, "offset", 0),
     )
-    matching = (v for v in store.voximplant_all() if all(p(v) for p in predicates))
+    views: Iterable[VoximplantView | None] = store.voximplant_all()
+    if "sip_registration_id" in params:
+        views = [store.voximplant_one(_int(params, "sip_registration_id", 0))]
+    matching = (v for v in views if v is not None and all(p(v) for p in predicates))
     page = [render(v) for i, v in enumerate(matching) if i >= paging.offset][: paging.count]
     return {"result": page, "count": len(page)}
 
