@@ -98,6 +98,8 @@ async def test_waiting_copies_move_to_their_new_shard_in_order(
     try:
         await declare_fleet(channel, open_channel, old)
         await _fill(channel, old)
+        same = await reshard(connection, old)  # the count it has: nothing is touched
+        assert (same.before, same.after, same.copies) == (before, before, 0)
         done = await reshard(connection, new)
         assert (done.before, done.after, done.copies) == (before, after, len(PORTALS) * ROUNDS)
         should_move = sum(shard_of(p, before) != shard_of(p, after) for p in PORTALS)

@@ -70,6 +70,8 @@ async def reshard(
     before = await shards_on_broker(open_channel, names)
     if before == 0:
         raise FleetRefused(f"the broker has no shard queues ({names.shard_queue(0)} …)")
+    if before == spec.shards:
+        return Resharded(before=before, after=before, copies=0, moved=0)  # nothing moves
     await _refuse_if_consumed(open_channel, spec, max(before, spec.shards))
     channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
     try:
