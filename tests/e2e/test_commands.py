@@ -63,6 +63,7 @@ async def test_update_reports_changed_fields_and_resettles(stack: Stack) -> None
         "config_id": created["config_id"],
         "changed_fields": ["title", "password"],
         "reregistration": True,
+        "title": "upd2",  # the title after the update (contract 1.3.0)
     }
     verdict = (await stack.outcome(cid, "line.reconciled"))[0]["data"]["verdict"]
     assert verdict == "registration_failed"
