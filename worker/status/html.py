@@ -186,6 +186,7 @@ PORTAL_COLUMNS: tuple[tuple[str, Callable[[PortalView], str]], ...] = (
     ("Portal", lambda v: escape(v.portal)),
     ("Lines", lambda v: str(v.total)),
     ("Verdicts", lambda v: _chips(v.counts)),
+    ("Last sweep", lambda v: _when(v.last_sweep)),
 )
 
 

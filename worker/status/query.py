@@ -22,6 +22,7 @@ from worker.status.views import (
     PortalView,
     counts_by_portal,
     group,
+    iso,
     portal_json,
     portal_views,
 )
@@ -133,7 +134,8 @@ class StatusQuery:
             lines = await _lines(uow, selection, limit)
             counts = counts_by_portal(await uow.lines.counts())
             sweep = await uow.lines.last_sweep()
-        return group(lines, counts, sweep, every_portal=every_portal)
+            sweeps = await uow.schedule.swept()
+        return group(lines, counts, sweep, every_portal=every_portal, sweeps=sweeps)
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """portal → verdict → live lines (``unchecked`` for lines without a verdict)."""
@@ -145,13 +147,16 @@ class StatusQuery:
         async with self._store.unit_of_work(readonly=True) as uow:
             registered = {p.domain: p for p in await uow.portals.list()}
             counts = counts_by_portal(await uow.lines.counts())
+            sweeps = await uow.schedule.swept()
         answer = []
         for domain in sorted(registered.keys() | counts.keys()):
-            item = portal_json(PortalView(domain, [], counts.get(domain, {})))
+            view = PortalView(domain, [], counts.get(domain, {}), sweeps.get(domain))
+            item = portal_json(view)
             record = registered.get(domain)
             item["registered"] = record is not None
             item["enabled"] = None if record is None else record.enabled
             item["auth"] = None if record is None else record.auth
+            item["last_sweep"] = iso(view.last_sweep)
             answer.append(item)
         return answer
 

@@ -52,6 +52,7 @@ class PortalView:
     portal: str
     lines: list[LineRecord]
     counts: dict[str, int] = field(default_factory=dict)
+    last_sweep: datetime | None = None
 
     @property
     def out_of_sync(self) -> int:
@@ -100,6 +101,7 @@ def group(
     last_sweep: tuple[str, datetime] | None = None,
     *,
     every_portal: bool = False,
+    sweeps: Mapping[str, datetime] | None = None,
 ) -> Overview:
     """Lines grouped per portal (worst first in each), portals with out-of-sync lines first;
     ``every_portal``: also the portals in ``counts`` that have none of ``lines``."""
@@ -111,7 +113,7 @@ def group(
     views = []
     for portal, items in by_portal.items():
         items.sort(key=attention_order)
-        views.append(_view(portal, items, counts or {}))
+        views.append(_view(portal, items, counts or {}, sweeps))
     views.sort(key=lambda v: (v.out_of_sync == 0, v.portal))
     return Overview(views, last_sweep)
 
@@ -135,10 +137,14 @@ async def portal_views(
 
 
 def _view(
-    portal: str, items: list[LineRecord], counts: Mapping[str, Mapping[str, int]]
+    portal: str,
+    items: list[LineRecord],
+    counts: Mapping[str, Mapping[str, int]],
+    sweeps: Mapping[str, datetime] | None = None,
 ) -> PortalView:
     own = counts.get(portal)
-    return PortalView(portal, items, dict(own) if own else _count(items))
+    swept = None if sweeps is None else sweeps.get(portal)
+    return PortalView(portal, items, dict(own) if own else _count(items), swept)
 
 
 def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
@@ -180,6 +186,11 @@ def portal_json(view: PortalView) -> dict[str, Any]:
         "out_of_sync": view.out_of_sync,
         "verdicts": dict(view.counts),
     }
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A time as the JSON API writes it (``…Z``), or None."""
+    return _iso(moment)
 
 
 def sweep_json(last_sweep: tuple[str, datetime] | None) -> dict[str, Any] | None:

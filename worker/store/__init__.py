@@ -22,12 +22,14 @@ from worker.store.ports import (
     LineRepository,
     PortalRepository,
     RepairRepository,
+    ScheduleRepository,
     Store,
     TokenRepository,
     UnitOfWork,
 )
 from worker.store.records import (
     AuthKind,
+    Cadence,
     IssuedTokens,
     LineChange,
     LineChangeKind,
@@ -38,6 +40,7 @@ from worker.store.records import (
     PortalRecord,
     RepairPolicy,
     RepairRecord,
+    TickRecord,
     TokenRecord,
 )
 from worker.store.tokens import (
@@ -50,6 +53,7 @@ from worker.store.tokens import (
 
 __all__ = [
     "AuthKind",
+    "Cadence",
     "CallbackRepository",
     "CreateCommandRepository",
     "IssuedTokens",
@@ -68,11 +72,13 @@ __all__ = [
     "RepairPolicy",
     "RepairRecord",
     "RepairRepository",
+    "ScheduleRepository",
     "Store",
     "StoreError",
     "StoreKeyError",
     "StoreSchemaError",
     "StoreUnavailable",
+    "TickRecord",
     "TokenPersistError",
     "TokenRecord",
     "TokenRefresher",

@@ -1,0 +1,134 @@
+"""What a process does with a tick from ``<p>.schedule.ticks`` (any process may get it).
+
+::
+
+    not a tick / not the expected generation / portal not scheduled ─▶ drop (ack)
+    expected, but more than EARLY before its due time ─▶ next hop (publish, ack)
+    expected and due ─▶ store: CAS generation g → g+1, next due ─▶ lost? drop
+                      ─▶ publish portal.sweep (confirmed) ─▶ publish tick g+1 (confirmed) ─▶ ack
+
+Where a crash leaves it (written out in docs/architecture.md, "The sweep schedule"):
+
+- before the CAS: the tick comes back (unacked) and is handled again;
+- after the CAS, before both publishes are confirmed: the tick that comes back is no longer
+  the expected one and is dropped; tick g+1 may be missing, so the store expects a tick the
+  broker does not hold: a scan re-arms it one grace after its due time (that sweep may be
+  lost; the next one is not);
+- after both publishes, before the ack: the redelivered tick g is dropped.
+
+A duplicate (a requeued copy, one published by hand, a replay) never fires twice: only one
+delivery of generation g can win the CAS. A failure (store or broker) before the CAS requeues
+the tick once, then drops it: the scan re-creates it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from worker.schedule.outbox import Outbox
+from worker.schedule.plan import EARLY, following, next_slot, tolerance
+from worker.schedule.scan import Cadences
+from worker.schedule.tick import BadTick, Tick, parse
+from worker.store.ports import Store
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+class ScheduleObserver(Protocol):
+    def sweep_scheduled(self, *, late: bool) -> None:
+        """A tick fired and its ``portal.sweep`` was published; ``late``: more than the
+        interval's tolerance after its due time."""
+        ...
+
+
+class NoScheduleObserver:
+    def sweep_scheduled(self, *, late: bool) -> None:
+        pass
+
+
+class TickHandler:
+    """Handles one tick delivery at a time (several run at once, up to the prefetch)."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        outbox: Outbox,
+        cadences: Cadences,
+        clock: Clock,
+        observer: ScheduleObserver | None = None,
+    ) -> None:
+        self._store, self._outbox, self._cadences = store, outbox, cadences
+        self._clock = clock
+        self._observer = observer or NoScheduleObserver()
+
+    async def __call__(self, message: AbstractIncomingMessage) -> None:
+        try:
+            tick = parse(message.body)
+        except BadTick as exc:
+            logger.warning("sweep schedule: dropped a message that is not a tick (%s)", exc)
+            await message.ack()
+            return
+        try:
+            verdict = await self._handle(tick)
+        except Exception as exc:
+            requeue = not message.redelivered
+            logger.warning(
+                "sweep schedule: tick %d of %s %s (%s)",
+                tick.generation,
+                tick.portal,
+                "requeued" if requeue else "dropped; the scan re-creates it",
+                type(exc).__name__,
+            )
+            await message.reject(requeue=requeue)
+            return
+        logger.debug("sweep schedule: tick %d of %s: %s", tick.generation, tick.portal, verdict)
+        await message.ack()
+
+    async def _handle(self, tick: Tick) -> str:
+        async with self._store.unit_of_work(readonly=True) as uow:
+            record = await uow.schedule.get(tick.portal)
+        if record is None or record.generation != tick.generation or record.due_at is None:
+            return "dropped (not the expected tick)"
+        interval = self._cadences.interval(record.portal)
+        if interval is None:
+            async with self._store.unit_of_work() as uow:
+                await uow.schedule.stop(record.portal, expected=record.generation)
+                await uow.commit()
+            return "dropped (the portal is no longer scheduled)"
+        now, due = self._clock(), record.due_at.timestamp()
+        current = Tick(record.portal, record.generation, due)
+        if due - now > EARLY:
+            await self._outbox.tick(current, now=now, interval=record.interval)
+            return "waits on"
+        if interval == record.interval:
+            next_due = following(record.portal, interval, due, now)
+        else:
+            next_due = next_slot(record.portal, interval, now)
+        async with self._store.unit_of_work() as uow:
+            fired = await uow.schedule.fire(
+                record.portal,
+                expected=record.generation,
+                due_at=datetime.fromtimestamp(next_due, UTC),
+                interval=interval,
+                fired_at=datetime.fromtimestamp(now, UTC),
+            )
+            await uow.commit()
+        if fired is None:
+            return "dropped (another process fired it)"
+        await self._outbox.sweep(current, now=now)
+        await self._outbox.tick(
+            Tick(record.portal, fired.generation, next_due), now=self._clock(), interval=interval
+        )
+        late = now - due > tolerance(record.interval)
+        self._observer.sweep_scheduled(late=late)
+        if late:
+            logger.info("portal %s: scheduled sweep %.1f s late", record.portal, now - due)
+        return "fired"
