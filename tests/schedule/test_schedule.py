@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import aio_pika
+import aiohttp
 import pytest
 from pydantic import SecretStr
 
@@ -73,6 +74,24 @@ async def test_ticks_fire_at_the_interval_through_the_command_path(
         assert (sample("sipline_sweeps_scheduled_total") or 0) >= 9
         assert (sample("sipline_sweeps_run_total", {"trigger": "schedule"}) or 0) >= 9
         assert sample("sipline_sweeps_run_total", {"trigger": "command"}) is None
+        # the status page and the JSON API show each portal's last sweep (the projection
+        # follows the event log)
+        url = s.running[0][0].http_url
+        assert url is not None
+
+        async def shown() -> dict[str, str | None]:
+            async with aiohttp.ClientSession() as http, http.get(f"{url}/v1/portals") as r:
+                return {p["portal"]: p["last_sweep"] for p in (await r.json())["portals"]}
+
+        seen: dict[str, str | None] = {}
+        deadline = time.monotonic() + 15
+        while not (set(PORTALS) <= {p for p, when in seen.items() if when}):
+            assert time.monotonic() < deadline, seen
+            await asyncio.sleep(0.2)
+            seen = await shown()
+        async with aiohttp.ClientSession() as http, http.get(f"{url}/") as r:
+            page = await r.text()
+        assert "<th>Last sweep</th>" in page
         # the portals' sweeps fall at different moments of the interval (a phase each)
         phases = {round(min(_sweep_times(s, p)) % INTERVAL, 1) for p in PORTALS}
         assert len(phases) > 1, phases

@@ -143,13 +143,14 @@ class StatusQuery:
             return counts_by_portal(await uow.lines.counts())
 
     async def portals(self) -> list[dict[str, Any]]:
-        """Every registered portal and every portal with lines, with its line counts."""
+        """Every registered portal and every portal with lines or a sweep, with its line
+        counts and the time of its last sweep."""
         async with self._store.unit_of_work(readonly=True) as uow:
             registered = {p.domain: p for p in await uow.portals.list()}
             counts = counts_by_portal(await uow.lines.counts())
             sweeps = await uow.schedule.swept()
         answer = []
-        for domain in sorted(registered.keys() | counts.keys()):
+        for domain in sorted(registered.keys() | counts.keys() | sweeps.keys()):
             view = PortalView(domain, [], counts.get(domain, {}), sweeps.get(domain))
             item = portal_json(view)
             record = registered.get(domain)
