@@ -56,38 +56,11 @@ class Scene:
 
     async def pending(self, intervals: Iterable[float]) -> int:
         """Ticks the broker holds now: ready in the tick queue and in every wait queue."""
-        return sum(q.declaration_result.message_count or 0 for q in await self._each(intervals))
+        return await ticks_pending(queue_names(self.names, intervals))
 
     async def purge(self, intervals: Iterable[float]) -> None:
         """Lose every tick: empty the tick queue and every wait queue."""
-        for queue in await self._each(intervals, purge=True):
-            assert queue.declaration_result.message_count is not None
-
-    async def _each(self, intervals: Iterable[float], *, purge: bool = False) -> list[Any]:
-        """The schedule's queues that exist (passively declared), emptied if asked."""
-        found = []
-        connection = await aio_pika.connect(AMQP_URL)
-        try:
-            for name in self._queues(intervals):
-                channel = await connection.channel()
-                try:
-                    queue = await channel.declare_queue(name, passive=True)
-                    if purge:
-                        await queue.purge()
-                except aio_pika.exceptions.ChannelClosed:
-                    continue
-                found.append(queue)
-                with contextlib.suppress(Exception):
-                    await channel.close()
-        finally:
-            await connection.close()
-        return found
-
-    def _queues(self, intervals: Iterable[float]) -> list[str]:
-        names = [self.names.schedule_ticks]
-        names += [self.names.schedule_wait(i) for i in intervals]
-        names += [self.names.schedule_hop(HOP_BASE * 2**k) for k in range(HOP_MAX_EXPONENT + 1)]
-        return names
+        await _existing(queue_names(self.names, intervals), purge=True)
 
     async def start(self, **overrides: Any) -> Metrics:
         settings = self.settings.model_copy(update=overrides) if overrides else self.settings
@@ -146,10 +119,44 @@ async def scene(
             finally:
                 while found.running:
                     await found.stop()
-                await _remove_schedule(found.names)
+                await remove_schedule(found.names)
 
 
-async def _remove_schedule(names: Names) -> None:
+def queue_names(names: Names, intervals: Iterable[float]) -> list[str]:
+    """The tick queue, the interval queues of ``intervals`` and every hop queue."""
+    found = [names.schedule_ticks]
+    found += [names.schedule_wait(i) for i in intervals]
+    found += [names.schedule_hop(HOP_BASE * 2**k) for k in range(HOP_MAX_EXPONENT + 1)]
+    return found
+
+
+async def ticks_pending(queues: Iterable[str]) -> int:
+    """Messages ready in ``queues`` now."""
+    return sum(q.declaration_result.message_count or 0 for q in await _existing(queues))
+
+
+async def _existing(queues: Iterable[str], *, purge: bool = False) -> list[Any]:
+    """Those of ``queues`` that exist (passively declared), emptied if asked."""
+    found = []
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        for name in queues:
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(name, passive=True)
+                if purge:
+                    await queue.purge()
+            except aio_pika.exceptions.ChannelClosed:
+                continue
+            found.append(queue)
+            with contextlib.suppress(Exception):
+                await channel.close()
+    finally:
+        await connection.close()
+    return found
+
+
+async def remove_schedule(names: Names) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     try:
         channel = await connection.channel()

@@ -4,6 +4,7 @@ their wait queues, and the ``portal.sweep`` a fired tick stands for."""
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractChannel, AbstractExchange
@@ -30,9 +31,10 @@ class Outbox:
         self._timeout = timeout
         self._declared: dict[tuple[float, bool], asyncio.Task[str]] = {}
 
-    async def tick(self, tick: Tick, *, now: float, interval: float) -> None:
-        """Put ``tick`` to wait until its due time (a hop, or its interval queue)."""
-        wait = wait_for(tick.due - now, interval)
+    async def tick(self, tick: Tick, *, now: float, interval: float | None) -> None:
+        """Put ``tick`` to wait until its due time (a hop, or its interval queue; hops only
+        when the portal's interval is not known here)."""
+        wait = wait_for(tick.due - now, math.inf if interval is None else interval)
         queue = await self._queue(wait.queue_seconds, wait.per_message)
         await self._channel.default_exchange.publish(
             tick.message(expiration=wait.expiration),

@@ -106,6 +106,7 @@ class SweepSchedule:
                 outbox=outbox,
                 cadences=cadences,
                 clock=self._clock,
+                refresh=scanner.look,
                 observer=self._observer,
             )
             await ticks.consume(handler)

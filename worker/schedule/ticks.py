@@ -2,8 +2,9 @@
 
 ::
 
-    not a tick / not the expected generation / portal not scheduled ─▶ drop (ack)
-    expected, but more than EARLY before its due time ─▶ next hop (publish, ack)
+    not a tick / portal not scheduled ─▶ drop (ack)
+    more than EARLY before its due time ─▶ next hop (publish, ack; the store is not asked)
+    not the expected generation (the store) ─▶ drop (ack)
     expected and due ─▶ store: CAS generation g → g+1, next due ─▶ lost? drop
                       ─▶ publish portal.sweep (confirmed) ─▶ publish tick g+1 (confirmed) ─▶ ack
 
@@ -24,7 +25,7 @@ the tick once, then drops it: the scan re-creates it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -63,9 +64,11 @@ class TickHandler:
         outbox: Outbox,
         cadences: Cadences,
         clock: Clock,
+        refresh: Callable[[], Awaitable[object]],
         observer: ScheduleObserver | None = None,
     ) -> None:
         self._store, self._outbox, self._cadences = store, outbox, cadences
+        self._refresh = refresh
         self._clock = clock
         self._observer = observer or NoScheduleObserver()
 
@@ -93,20 +96,34 @@ class TickHandler:
         await message.ack()
 
     async def _handle(self, tick: Tick) -> str:
+        now = self._clock()
+        if tick.due - now > EARLY:
+            # not due yet: wait on without asking the store (most deliveries are hops); a
+            # stale copy hops too and is dropped when it comes due. A portal this process
+            # does not know yet (just added elsewhere) takes hops only.
+            interval = self._cadences.interval(tick.portal)
+            await self._outbox.tick(tick, now=now, interval=interval)
+            return "waits on"
+        return await self._due(tick, now)
+
+    async def _due(self, tick: Tick, now: float) -> str:
         async with self._store.unit_of_work(readonly=True) as uow:
             record = await uow.schedule.get(tick.portal)
         if record is None or record.generation != tick.generation or record.due_at is None:
             return "dropped (not the expected tick)"
         interval = self._cadences.interval(record.portal)
+        if interval is None:  # removed or stopped, or added since this process last looked
+            await self._refresh()
+            interval = self._cadences.interval(record.portal)
         if interval is None:
             async with self._store.unit_of_work() as uow:
                 await uow.schedule.stop(record.portal, expected=record.generation)
                 await uow.commit()
             return "dropped (the portal is no longer scheduled)"
-        now, due = self._clock(), record.due_at.timestamp()
+        due = record.due_at.timestamp()
         current = Tick(record.portal, record.generation, due)
-        if due - now > EARLY:
-            await self._outbox.tick(current, now=now, interval=record.interval)
+        if due - now > EARLY:  # armed again meanwhile with a later due time
+            await self._outbox.tick(current, now=now, interval=interval)
             return "waits on"
         if interval == record.interval:
             next_due = following(record.portal, interval, due, now)
