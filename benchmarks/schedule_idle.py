@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import signal
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -221,6 +223,13 @@ async def _run(
         code = await asyncio.wait_for(child.wait(), timeout=60)
         if code != 0:
             raise RuntimeError(f"the worker exited with {code}; see {log}")
+        warnings = Counter(
+            json.loads(line).get("message", "?")
+            for line in log.read_text(errors="replace").splitlines()
+            if line.startswith("{")
+        )
+        for message, n in warnings.most_common(5):
+            print(f"  worker log: {n} × {message[:100]}")
         return Row(interval, percent, fired1 - fired0, swept1 - swept0, armed)
     except BaseException:
         if child.returncode is None:

@@ -4,9 +4,8 @@
 
     not a tick / portal not scheduled ─▶ drop (ack)
     more than EARLY before its due time ─▶ next hop (publish, ack; the store is not asked)
-    not the expected generation (the store) ─▶ drop (ack)
-    expected and due ─▶ store: CAS generation g → g+1, next due ─▶ lost? drop
-                      ─▶ publish portal.sweep (confirmed) ─▶ publish tick g+1 (confirmed) ─▶ ack
+    due ─▶ store: CAS generation g → g+1, next due ─▶ lost (not the expected tick)? drop
+        ─▶ publish portal.sweep (confirmed) ─▶ publish tick g+1 (confirmed) ─▶ ack
 
 Where a crash leaves it (written out in docs/architecture.md, "The sweep schedule"):
 
@@ -32,7 +31,7 @@ from typing import Protocol
 from aio_pika.abc import AbstractIncomingMessage
 
 from worker.schedule.outbox import Outbox
-from worker.schedule.plan import EARLY, following, next_slot, tolerance
+from worker.schedule.plan import EARLY, following, tolerance
 from worker.schedule.scan import Cadences
 from worker.schedule.tick import BadTick, Tick, parse
 from worker.store.ports import Store
@@ -107,45 +106,34 @@ class TickHandler:
         return await self._due(tick, now)
 
     async def _due(self, tick: Tick, now: float) -> str:
-        async with self._store.unit_of_work(readonly=True) as uow:
-            record = await uow.schedule.get(tick.portal)
-        if record is None or record.generation != tick.generation or record.due_at is None:
-            return "dropped (not the expected tick)"
-        interval = self._cadences.interval(record.portal)
+        """One write transaction: the CAS on the tick's generation decides."""
+        interval = self._cadences.interval(tick.portal)
         if interval is None:  # removed or stopped, or added since this process last looked
             await self._refresh()
-            interval = self._cadences.interval(record.portal)
+            interval = self._cadences.interval(tick.portal)
         if interval is None:
             async with self._store.unit_of_work() as uow:
-                await uow.schedule.stop(record.portal, expected=record.generation)
+                await uow.schedule.stop(tick.portal, expected=tick.generation)
                 await uow.commit()
-            return "dropped (the portal is no longer scheduled)"
-        due = record.due_at.timestamp()
-        current = Tick(record.portal, record.generation, due)
-        if due - now > EARLY:  # armed again meanwhile with a later due time
-            await self._outbox.tick(current, now=now, interval=interval)
-            return "waits on"
-        if interval == record.interval:
-            next_due = following(record.portal, interval, due, now)
-        else:
-            next_due = next_slot(record.portal, interval, now)
+            return "dropped (the portal is not scheduled)"
+        next_due = following(tick.portal, interval, tick.due, now)
         async with self._store.unit_of_work() as uow:
             fired = await uow.schedule.fire(
-                record.portal,
-                expected=record.generation,
+                tick.portal,
+                expected=tick.generation,
                 due_at=datetime.fromtimestamp(next_due, UTC),
                 interval=interval,
                 fired_at=datetime.fromtimestamp(now, UTC),
             )
             await uow.commit()
         if fired is None:
-            return "dropped (another process fired it)"
-        await self._outbox.sweep(current, now=now)
+            return "dropped (not the expected tick: a duplicate, or fired elsewhere)"
+        await self._outbox.sweep(tick, now=now)
         await self._outbox.tick(
-            Tick(record.portal, fired.generation, next_due), now=self._clock(), interval=interval
+            Tick(fired.portal, fired.generation, next_due), now=self._clock(), interval=interval
         )
-        late = now - due > tolerance(record.interval)
+        late = now - tick.due > tolerance(interval)
         self._observer.sweep_scheduled(late=late)
         if late:
-            logger.info("portal %s: scheduled sweep %.1f s late", record.portal, now - due)
+            logger.info("portal %s: scheduled sweep %.1f s late", tick.portal, now - tick.due)
         return "fired"
