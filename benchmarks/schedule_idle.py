@@ -220,7 +220,12 @@ async def _run(
         fired1, swept1 = await scraped(url)
         percent = 100 * ((user1 - user0) + (system1 - system0)) / elapsed
         child.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(child.wait(), timeout=60)
+        stopping = time.monotonic()
+        code = await asyncio.wait_for(child.wait(), timeout=180)
+        print(
+            f"  interval {interval:g} s: the worker stopped "
+            f"{time.monotonic() - stopping:.1f} s after SIGTERM"
+        )
         if code != 0:
             raise RuntimeError(f"the worker exited with {code}; see {log}")
         warnings = Counter(
