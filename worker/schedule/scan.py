@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from worker.schedule.outbox import Outbox
 from worker.schedule.plan import next_slot
 from worker.schedule.tick import Tick
-from worker.store.errors import StoreError
+from worker.store.errors import StoreError, StoreUnavailable
 from worker.store.ports import Store
 from worker.store.records import TickRecord
 
@@ -150,7 +150,7 @@ class Scanner:
     async def try_look(self) -> None:
         try:
             await self.look()
-        except StoreError as exc:
+        except (StoreError, StoreUnavailable) as exc:
             logger.warning("sweep schedule: look skipped: %s", exc)
         except Exception:
             logger.exception("sweep schedule: look failed")
