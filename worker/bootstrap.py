@@ -71,6 +71,14 @@ class Application:
     voximplant: VoximplantClient
     connection: AbstractRobustConnection  # the worker's; the exit stack closes it
     http_url: str | None = None  # the HTTP server's base URL, when one runs
+    schedule: SweepSchedule | None = None  # with a store
+
+    def stop(self) -> None:
+        """The graceful stop (SIGTERM): the worker drains while the schedule stops firing
+        and looking, at the same time, so the process ends within the worker's grace."""
+        self.worker.stop()
+        if self.schedule is not None:
+            self.schedule.stop()
 
 
 async def check_token_store(settings: Settings) -> None:
@@ -291,6 +299,7 @@ async def application(
             )
         names = Names(settings.topology_prefix)
         routes: list[Routes] = []
+        schedule = None
         if store is not None:
             await stack.enter_async_context(
                 running_projection(
@@ -300,11 +309,10 @@ async def application(
                     registry=None if metrics is None else metrics.registry,
                 )
             )
-            await stack.enter_async_context(
-                sweep_schedule(
-                    settings, store=store, connection=connection, observer=metrics
-                ).running(after=worker.ready)
+            schedule = sweep_schedule(
+                settings, store=store, connection=connection, observer=metrics
             )
+            await stack.enter_async_context(schedule.running(after=worker.ready))
             routes = status_routes(
                 store=store, amqp_url=settings.amqp_url.get_secret_value(), names=names
             )
@@ -335,4 +343,5 @@ async def application(
             voximplant=voximplant,
             connection=connection,
             http_url=http_url,
+            schedule=schedule,
         )

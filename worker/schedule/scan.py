@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -141,11 +142,14 @@ class Scanner:
             return True
         return row.due_at.timestamp() < now - self._grace
 
-    async def run(self, every: float) -> None:
-        """Look every ``every`` seconds until cancelled; a failed look is logged, not fatal."""
-        while True:
-            await asyncio.sleep(every)
-            await self.try_look()
+    async def run(self, every: float, *, until: asyncio.Event) -> None:
+        """Look every ``every`` seconds until ``until`` is set (a look under way finishes
+        first); a failed look is logged, not fatal."""
+        while not until.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(until.wait(), timeout=every)
+            if not until.is_set():
+                await self.try_look()
 
     async def try_look(self) -> None:
         try:
