@@ -87,6 +87,35 @@ async def test_portals_api_counts_lines_by_verdict(
     assert body["portals"][0]["registered"] is False
 
 
+async def test_portals_api_and_page_show_each_portals_last_sweep_and_last_callback(
+    client: TestClient[web.Request, web.Application], store: SqlStore
+) -> None:
+    await fill(store)
+    swept = datetime(2026, 11, 30, 10, 30, tzinfo=UTC)  # later than the fill's (beta, 10:08)
+    called = datetime(2026, 11, 30, 10, 45, tzinfo=UTC)
+    async with store.unit_of_work() as uow:
+        await uow.schedule.note_swept("alpha.test", swept)
+        await uow.callbacks.note_portal("alpha.test", called)
+        await uow.callbacks.note_portal("callback-only.test", called)
+        await uow.commit()
+    body = await (await client.get("/v1/portals")).json()
+    seen = {p["portal"]: (p["last_sweep"], p["last_callback"]) for p in body["portals"]}
+    assert seen == {
+        "alpha.test": ("2026-11-30T10:30:00Z", "2026-11-30T10:45:00Z"),
+        "beta.test": ("2026-11-30T10:08:00Z", None),  # projected from the fill's portal.swept
+        "callback-only.test": (None, "2026-11-30T10:45:00Z"),
+    }
+    html = await (await client.get("/")).text()
+    table = html[html.index("<h2>Portals</h2>") :]
+    assert "<th>Last sweep</th><th>Last callback</th>" in table
+    alpha = table[table.index("alpha.test") : table.index("</tr>", table.index("alpha.test"))]
+    assert '<td data-label="Last sweep"><time' in alpha
+    assert "2026-11-30 10:30:00 UTC" in alpha
+    assert "2026-11-30 10:45:00 UTC" in alpha
+    beta = table[table.index("beta.test") : table.index("</tr>", table.index("beta.test"))]
+    assert '<td data-label="Last callback">-</td>' in beta
+
+
 async def test_page_lists_out_of_sync_lines_first_and_escapes_what_the_log_says(
     client: TestClient[web.Request, web.Application], store: SqlStore
 ) -> None:

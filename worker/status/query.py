@@ -18,12 +18,14 @@ from worker.status.views import (
     OUT_OF_SYNC,
     UNCHECKED,
     VERDICT_ORDER,
+    Activity,
     Overview,
     PortalView,
     counts_by_portal,
     group,
     iso,
     portal_json,
+    portal_view,
     portal_views,
 )
 from worker.store import LineFilter, LineKey, LineRecord, Store, UnitOfWork
@@ -134,8 +136,8 @@ class StatusQuery:
             lines = await _lines(uow, selection, limit)
             counts = counts_by_portal(await uow.lines.counts())
             sweep = await uow.lines.last_sweep()
-            sweeps = await uow.schedule.swept()
-        return group(lines, counts, sweep, every_portal=every_portal, sweeps=sweeps)
+            activity = await _activity(uow)
+        return group(lines, counts, sweep, every_portal=every_portal, activity=activity)
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """portal → verdict → live lines (``unchecked`` for lines without a verdict)."""
@@ -143,23 +145,28 @@ class StatusQuery:
             return counts_by_portal(await uow.lines.counts())
 
     async def portals(self) -> list[dict[str, Any]]:
-        """Every registered portal and every portal with lines or a sweep, with its line
-        counts and the time of its last sweep."""
+        """Every registered portal and every portal with lines, a sweep or a callback, with
+        its line counts and the times of its last sweep and its last callback."""
         async with self._store.unit_of_work(readonly=True) as uow:
             registered = {p.domain: p for p in await uow.portals.list()}
             counts = counts_by_portal(await uow.lines.counts())
-            sweeps = await uow.schedule.swept()
+            activity = await _activity(uow)
         answer = []
-        for domain in sorted(registered.keys() | counts.keys() | sweeps.keys()):
-            view = PortalView(domain, [], counts.get(domain, {}), sweeps.get(domain))
+        for domain in sorted(registered.keys() | counts.keys() | activity.portals()):
+            view = portal_view(domain, counts, activity)
             item = portal_json(view)
             record = registered.get(domain)
             item["registered"] = record is not None
             item["enabled"] = None if record is None else record.enabled
             item["auth"] = None if record is None else record.auth
             item["last_sweep"] = iso(view.last_sweep)
+            item["last_callback"] = iso(view.last_callback)
             answer.append(item)
         return answer
+
+
+async def _activity(uow: UnitOfWork) -> Activity:
+    return Activity(await uow.schedule.swept(), await uow.callbacks.last_by_portal())
 
 
 async def _lines(uow: UnitOfWork, selection: Selection, limit: int | None) -> list[LineRecord]:
