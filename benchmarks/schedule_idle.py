@@ -18,8 +18,14 @@ For each ``--intervals`` value (``SIPLINE_SWEEP_INTERVAL``; every portal takes t
 Each row: CPU % of the worker over ``--seconds`` (60), ticks fired and sweeps run in that
 window (from its ``/metrics``), and the time the first arming of every portal took.
 
+``--commanded R``: the ``0`` row instead publishes R ``portal.sweep`` commands a second by
+hand (round-robin over the portals, no schedule): the sweep's own cost, to subtract from a
+scheduled row of the same rate (``--portals 600 --intervals 0,60 --commanded 10``) to get
+what the schedule adds per tick.
+
     .venv/bin/python -m benchmarks.schedule_idle [--portals 10000] [--seconds 60]
         [--intervals 0,3600,300] [--warmup 300] [--postgres postgresql://…/test]
+        [--commanded 10]
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ from sqlalchemy import insert, update
 from benchmarks._stack import AMQP_URL, GENEROUS_BUCKET
 from benchmarks._store import drop_store_schema
 from benchmarks.worker_cost import child_env, cpu_seconds, free_port
+from contracts import PortalSweep
+from worker.adapters.amqp.publisher import envelope_message
 from worker.adapters.amqp.topology import Names, declare, delete_all
 from worker.adapters.store import SqlStore, generate_key, open_store
 from worker.adapters.store.tables import counters, portals
@@ -129,8 +137,30 @@ async def scraped(url: str) -> tuple[float, float]:
 
     return (
         value(r"^sipline_sweeps_scheduled_total (\S+)$"),
-        value(r'^sipline_sweeps_run_total\{trigger="schedule"\} (\S+)$'),
+        value(r'^sipline_sweeps_run_total\{trigger="schedule"\} (\S+)$')
+        + value(r'^sipline_sweeps_run_total\{trigger="command"\} (\S+)$'),
     )
+
+
+async def send_sweeps(settings: Settings, portals: int, rate: float) -> None:
+    """``rate`` portal.sweep commands a second, round-robin over the portals, until
+    cancelled (each confirmed, as any publisher should)."""
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(Names(settings.topology_prefix).commands_exchange)
+        started, n = time.monotonic(), 0
+        while True:
+            command = PortalSweep(
+                type="portal.sweep",
+                id=f"bench-{uuid.uuid4().hex}",
+                source="urn:sipline:benchmark",
+                portal=f"idle-{n % portals:05d}.bitrix24.test",
+                time=datetime.now(UTC),
+            )
+            await exchange.publish(envelope_message(command), routing_key="portal.sweep")
+            n += 1
+            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
 
 
 async def measure(interval: float, args: argparse.Namespace, sandbox: Sandbox, tmp: Path) -> Row:
@@ -213,12 +243,18 @@ async def _run(
         url = f"http://127.0.0.1:{port}"
         fired0, swept0 = await scraped(url)
         user0, system0 = cpu_seconds(child.pid)
+        sender = None
+        if interval == 0 and args.commanded:
+            sender = asyncio.create_task(send_sweeps(settings, args.portals, args.commanded))
         t0 = time.perf_counter()
         await asyncio.sleep(args.seconds)
         user1, system1 = cpu_seconds(child.pid)
         elapsed = time.perf_counter() - t0
         fired1, swept1 = await scraped(url)
         percent = 100 * ((user1 - user0) + (system1 - system0)) / elapsed
+        if sender is not None:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
         child.send_signal(signal.SIGTERM)
         stopping = time.monotonic()
         code = await asyncio.wait_for(child.wait(), timeout=180)
@@ -275,7 +311,7 @@ async def main(args: argparse.Namespace) -> None:
                 rows.append(row)
                 print(
                     f"  interval {row.interval:g} s: worker CPU {row.cpu_percent:.2f} % over "
-                    f"{args.seconds:g} s; ticks fired {row.fired:g}, scheduled sweeps run "
+                    f"{args.seconds:g} s; ticks fired {row.fired:g}, sweeps run "
                     f"{row.swept:g}"
                     + (
                         ""
@@ -307,6 +343,9 @@ def parse() -> argparse.Namespace:
         help="intervals up to this are measured after one interval",
     )
     parser.add_argument("--postgres", default=None)
+    parser.add_argument(
+        "--commanded", type=float, default=0.0, help="sweeps a second sent by hand in the 0 row"
+    )
     parser.add_argument("--profile", default=None, help="cProfile the worker into PATH.<interval>")
     return parser.parse_args()
 
