@@ -83,10 +83,7 @@ class SweepSchedule:
             self.stop()
             current = asyncio.current_task()
             if current is None or not current.cancelling():  # a second signal: at once
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        asyncio.shield(task), timeout=STOP_GRACE + CANCEL_TIMEOUT + 1
-                    )
+                await asyncio.wait({task}, timeout=STOP_GRACE + CANCEL_TIMEOUT + 1)
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
@@ -154,8 +151,11 @@ class InFlight:
     def __init__(self, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
         self._callback = callback
         self._running: set[asyncio.Task[object]] = set()
+        self._draining = False
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:
+        if self._draining:
+            return  # held unacked: it goes back to the queue when the channel closes
         task = asyncio.current_task()
         assert task is not None
         self._running.add(task)
@@ -165,7 +165,9 @@ class InFlight:
             self._running.discard(task)
 
     async def drain(self, grace: float) -> None:
-        """Until the calls under way have finished, at most ``grace`` seconds."""
+        """Start no more calls; wait until those under way have finished, at most
+        ``grace`` seconds."""
+        self._draining = True
         if self._running:
             await asyncio.wait(set(self._running), timeout=grace)
 
