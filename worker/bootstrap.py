@@ -5,9 +5,10 @@ Every async resource has one owner here and is closed, in reverse order, by the 
 the store, the robust AMQP connection (opened within ``SIPLINE_CONNECT_TIMEOUT``, closed
 without waiting for an absent broker), the upstreams' ``aiohttp`` session, a fleet member's
 own plain connection (``SIPLINE_FLEET``), the line projection (event log → store,
-:mod:`worker.projection`), and, when ``metrics`` is given, the HTTP server of ``/metrics``,
-``/healthz``, ``/readyz``, ``/v1/*``, the status page, the Bitrix24 install route and
-Voximplant's callbacks (``POST /voximplant/callbacks``).
+:mod:`worker.projection`), the sweep schedule (:mod:`worker.schedule`, with the store), and,
+when ``metrics`` is given, the HTTP server of ``/metrics``, ``/healthz``, ``/readyz``,
+``/v1/*``, the status page, the Bitrix24 install route and Voximplant's callbacks
+(``POST /voximplant/callbacks``).
 """
 
 from __future__ import annotations
@@ -49,9 +50,12 @@ from worker.http.status_page import status_routes
 from worker.observability.metrics import Metrics
 from worker.observability.upstream import UpstreamObserver
 from worker.projection.service import running_projection
+from worker.runtime.handler import CommandHandler
 from worker.runtime.processor import MessageObserver
 from worker.runtime.service import Runner
 from worker.runtime.wiring import build_runner
+from worker.schedule import ScheduleConfig, SweepByTrigger, SweepSchedule
+from worker.schedule.ticks import ScheduleObserver
 from worker.settings import Settings
 from worker.store import Store
 from worker.store.creates import StoreCreatedLines
@@ -67,6 +71,14 @@ class Application:
     voximplant: VoximplantClient
     connection: AbstractRobustConnection  # the worker's; the exit stack closes it
     http_url: str | None = None  # the HTTP server's base URL, when one runs
+    schedule: SweepSchedule | None = None  # with a store
+
+    def stop(self) -> None:
+        """The graceful stop (SIGTERM): the worker drains while the schedule stops firing
+        and looking, at the same time, so the process ends within the worker's grace."""
+        self.worker.stop()
+        if self.schedule is not None:
+            self.schedule.stop()
 
 
 async def check_token_store(settings: Settings) -> None:
@@ -124,6 +136,28 @@ def installed_application(settings: Settings) -> InstalledApplication | None:
     )
 
 
+def sweep_schedule(
+    settings: Settings,
+    *,
+    store: Store,
+    connection: AbstractRobustConnection,
+    observer: ScheduleObserver | None = None,
+) -> SweepSchedule:
+    """The schedule the settings describe: every portal, every ``sweep_interval``."""
+    return SweepSchedule(
+        store=store,
+        connection=connection,
+        names=Names(settings.topology_prefix),
+        config=ScheduleConfig(
+            default_interval=settings.sweep_interval,
+            grace=settings.sweep_grace,
+            scan_every=settings.store_poll_interval,
+            static={domain: p.sweep_interval for domain, p in settings.portals.items()},
+        ),
+        observer=observer,
+    )
+
+
 def bitrix24_portals(
     settings: Settings,
     *,
@@ -162,6 +196,39 @@ def voximplant_client(
         token_lifetime=settings.voximplant_token_lifetime,
         observer=observer,
     )
+
+
+def command_handlers(
+    settings: Settings,
+    *,
+    portals: Bitrix24Portals,
+    registrations: RegistrationsGateway,
+    clock: Clock,
+    store: Store | None,
+    metrics: Metrics | None,
+) -> dict[str, CommandHandler]:
+    """Every command's handler; ``portal.sweep`` by trigger, so a scheduled sweep reports
+    only what diverges (:class:`SweepByTrigger`) and repairs like any other."""
+    repairs = MemoryRepairLedger() if store is None else StoreRepairLedger(store=store)
+    created_lines = None if store is None else StoreCreatedLines(store)
+
+    def build(config: Settings) -> dict[str, CommandHandler]:
+        return build_handlers(
+            portals=portals,
+            registrations=registrations,
+            settings=config,
+            clock=clock,
+            repairs=repairs,
+            repair_observer=metrics,
+            created_lines=created_lines,
+        )
+
+    handlers = build(settings)
+    scheduled = build(settings.model_copy(update={"sweep_report_only_divergent": True}))
+    handlers["portal.sweep"] = SweepByTrigger(
+        scheduled=scheduled["portal.sweep"], commanded=handlers["portal.sweep"], observer=metrics
+    )
+    return handlers
 
 
 @asynccontextmanager
@@ -210,14 +277,13 @@ async def application(
         voximplant = voximplant_client(
             settings, session=session, credentials=credentials, observer=observer
         )
-        handlers = build_handlers(
+        handlers = command_handlers(
+            settings,
             portals=bitrix24,
             registrations=RegistrationsGateway(client=voximplant),
-            settings=settings,
             clock=clock,
-            repairs=MemoryRepairLedger() if store is None else StoreRepairLedger(store=store),
-            repair_observer=metrics,
-            created_lines=None if store is None else StoreCreatedLines(store),
+            store=store,
+            metrics=metrics,
         )
         worker = build_runner(
             settings,
@@ -233,6 +299,7 @@ async def application(
             )
         names = Names(settings.topology_prefix)
         routes: list[Routes] = []
+        schedule = None
         if store is not None:
             await stack.enter_async_context(
                 running_projection(
@@ -242,6 +309,10 @@ async def application(
                     registry=None if metrics is None else metrics.registry,
                 )
             )
+            schedule = sweep_schedule(
+                settings, store=store, connection=connection, observer=metrics
+            )
+            await stack.enter_async_context(schedule.running(after=worker.ready))
             routes = status_routes(
                 store=store, amqp_url=settings.amqp_url.get_secret_value(), names=names
             )
@@ -272,4 +343,5 @@ async def application(
             voximplant=voximplant,
             connection=connection,
             http_url=http_url,
+            schedule=schedule,
         )

@@ -94,6 +94,13 @@ class OAuthApp(BaseModel):
     )
 
 
+def _sweep_interval(value: float | None) -> float | None:
+    """0 (no scheduled sweeps) or at least one second: each interval has a queue of its own."""
+    if value is not None and 0 < value < 1:
+        raise ValueError("must be 0 (off) or at least 1 second")
+    return value
+
+
 class PortalSettings(BaseModel):
     """How to reach one Bitrix24 portal, and the limits of its plan."""
 
@@ -127,6 +134,17 @@ class PortalSettings(BaseModel):
         default=False,
         description="The Voximplant account serves this portal alone: sweeps report orphans.",
     )
+    sweep_interval: float | None = Field(
+        default=None,
+        ge=0,
+        description="Seconds between scheduled sweeps of this portal (0: none; empty: "
+        "`SIPLINE_SWEEP_INTERVAL`). Needs the store, like every scheduled sweep.",
+    )
+
+    @field_validator("sweep_interval")
+    @classmethod
+    def _sweep_interval(cls, value: float | None) -> float | None:
+        return _sweep_interval(value)
 
     @field_validator("webhook_url")
     @classmethod
@@ -360,8 +378,29 @@ class Settings(BaseSettings):
         description="Growing re-check intervals while a registration settles.",
     )
     sweep_report_only_divergent: bool = Field(
-        default=False, description="Emit line.reconciled in sweeps only for lines not in_sync."
+        default=False,
+        description="Emit line.reconciled in sweeps only for lines not in_sync (a scheduled "
+        "sweep always does).",
     )
+    sweep_interval: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds between the scheduled sweeps of a portal that sets no interval "
+        "of its own (0: only portals that set one are swept on a schedule; at least 1 "
+        "otherwise). Sweeps of many portals are spread over the interval.",
+    )
+    sweep_grace: PositiveFloat = Field(
+        default=30.0,
+        description="Seconds a portal's scheduled tick may be overdue before it counts as "
+        "lost and is armed again (at the portal's next slot).",
+    )
+
+    @field_validator("sweep_interval")
+    @classmethod
+    def _default_sweep_interval(cls, value: float) -> float:
+        checked = _sweep_interval(value)
+        assert checked is not None
+        return checked
 
     # --- observability ------------------------------------------------------------
     metrics_port: int | None = Field(

@@ -92,6 +92,35 @@ async def test_portals_api_counts_lines_by_verdict(
     assert body["portals"][0]["registered"] is False
 
 
+async def test_portals_api_and_page_show_each_portals_last_sweep_and_last_callback(
+    client: TestClient[web.Request, web.Application], store: SqlStore
+) -> None:
+    await fill(store)
+    swept = datetime(2026, 11, 30, 10, 30, tzinfo=UTC)  # later than the fill's (beta, 10:08)
+    called = datetime(2026, 11, 30, 10, 45, tzinfo=UTC)
+    async with store.unit_of_work() as uow:
+        await uow.schedule.note_swept("alpha.test", swept)
+        await uow.callbacks.note_portal("alpha.test", called)
+        await uow.callbacks.note_portal("callback-only.test", called)
+        await uow.commit()
+    body = await (await client.get("/v1/portals")).json()
+    seen = {p["portal"]: (p["last_sweep"], p["last_callback"]) for p in body["portals"]}
+    assert seen == {
+        "alpha.test": ("2026-11-30T10:30:00Z", "2026-11-30T10:45:00Z"),
+        "beta.test": ("2026-11-30T10:08:00Z", None),  # projected from the fill's portal.swept
+        "callback-only.test": (None, "2026-11-30T10:45:00Z"),
+    }
+    html = await (await client.get("/")).text()
+    table = html[html.index("<h2>Portals</h2>") :]
+    assert "<th>Last sweep</th><th>Last callback</th>" in table
+    alpha = table[table.index("alpha.test") : table.index("</tr>", table.index("alpha.test"))]
+    assert '<td data-label="Last sweep"><time' in alpha
+    assert "2026-11-30 10:30:00 UTC" in alpha
+    assert "2026-11-30 10:45:00 UTC" in alpha
+    beta = table[table.index("beta.test") : table.index("</tr>", table.index("beta.test"))]
+    assert '<td data-label="Last callback">-</td>' in beta
+
+
 async def test_page_lists_out_of_sync_lines_first_and_escapes_what_the_log_says(
     client: TestClient[web.Request, web.Application], store: SqlStore
 ) -> None:
@@ -223,15 +252,24 @@ async def test_portals_come_in_pages_registered_or_with_lines(
     client: TestClient[web.Request, web.Application], store: SqlStore
 ) -> None:
     await many_lines(store, 7, 3)  # p00.test … p06.test, with lines
+    swept_at, called_at = (
+        datetime(2026, 11, 30, 12, tzinfo=UTC),
+        datetime(2026, 11, 30, 13, tzinfo=UTC),
+    )
     async with store.unit_of_work() as uow:
         for domain, enabled in (("p03.test", True), ("p03a.test", False), ("zz.test", True)):
             webhook = SecretStr(f"https://{domain}/rest/1/{CANARY}/")
             await uow.portals.add(
                 PortalRecord(domain=domain, auth="webhook", webhook_url=webhook, enabled=enabled)
             )
+        # Known only by a sweep, only by a callback, and a portal with lines and both.
+        await uow.schedule.note_swept("p05a.test", swept_at)
+        await uow.callbacks.note_portal("p01a.test", called_at)
+        await uow.schedule.note_swept("p02.test", swept_at)
+        await uow.callbacks.note_portal("p02.test", called_at)
         await uow.commit()
     whole = await (await client.get("/v1/portals")).json()
-    assert whole["count"] == 9
+    assert whole["count"] == 11
     assert whole["next"] is None
     assert CANARY not in json.dumps(whole)
     seen: list[dict[str, Any]] = []
@@ -245,7 +283,7 @@ async def test_portals_come_in_pages_registered_or_with_lines(
         assert url is None or "limit=2" in url
         pages += 1
     assert seen == whole["portals"]  # every portal once, in the same order
-    assert pages == 5
+    assert pages == 6
     by_domain = {p["portal"]: p for p in seen}
     assert list(by_domain) == sorted(by_domain)
     assert (by_domain["p03.test"]["registered"], by_domain["p03.test"]["lines"]) == (True, 3)
@@ -257,6 +295,13 @@ async def test_portals_come_in_pages_registered_or_with_lines(
         "registered": True,
         "enabled": False,
         "auth": "webhook",
+        "last_sweep": None,
+        "last_callback": None,
     }
     assert (by_domain["p04.test"]["registered"], by_domain["p04.test"]["enabled"]) == (False, None)
+    times = {d: (p["last_sweep"], p["last_callback"]) for d, p in by_domain.items()}
+    assert times["p05a.test"] == ("2026-11-30T12:00:00Z", None)
+    assert times["p01a.test"] == (None, "2026-11-30T13:00:00Z")
+    assert times["p02.test"] == ("2026-11-30T12:00:00Z", "2026-11-30T13:00:00Z")
+    assert (by_domain["p05a.test"]["registered"], by_domain["p05a.test"]["lines"]) == (False, 0)
     assert by_domain["p04.test"]["verdicts"] == {"config_drift": 2, "in_sync": 1}

@@ -9,6 +9,7 @@ whether anything runs off the side of the phone. The screenshots stay in the tes
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,13 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from tests.browser import LAPTOP, PHONE, browser, chromium_path
-from tests.e2e.conftest import PORTAL, Stack, running_stack
+from tests.callbacks.stack import SALT
+from tests.e2e.conftest import PORTAL, Stack, e2e_sandbox, e2e_settings, serving_stack
 from worker.adapters.store import open_store
+from worker.http.callbacks import PATH
 from worker.observability.metrics import Metrics
 from worker.settings import Settings
 
@@ -40,18 +44,26 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     settings = Settings(data_dir=tmp_path / "data")
     async with (
         open_store(settings) as store,
-        running_stack(
-            tmp_path,
-            "page",
-            store=store,
-            metrics=Metrics(),
+        e2e_sandbox(tmp_path) as sandbox,
+        serving_stack(
+            sandbox,
+            e2e_settings(
+                "page",
+                sandbox,
+                metrics_port=0,
+                metrics_host="127.0.0.1",
+                data_dir=tmp_path / "data",
+                voximplant_callback_salt=SecretStr(SALT),
+                voximplant_api_key=SecretStr(sandbox.account.api_key),
+            ),
             tap_dead_letters=False,
-            metrics_port=0,
-            metrics_host="127.0.0.1",
-            data_dir=tmp_path / "data",
+            metrics=Metrics(),
+            store=store,
         ) as stack,
     ):
         assert stack.app.http_url is not None
+        # the account reports the failing registration to the worker, as Voximplant does
+        sandbox.account.set_callback(stack.app.http_url + PATH, SALT)
         yield Served(stack, stack.app.http_url)
 
 
@@ -99,12 +111,30 @@ async def make_lines(s: Stack) -> None:
     await s.outcome(sweep, "portal.swept")
 
 
+async def until_portal(url: str, **wanted: bool) -> None:
+    """Wait until ``GET /v1/portals`` shows the portal's last sweep and last callback (the
+    projection and the callback route wrote them)."""
+    async with aiohttp.ClientSession() as session, asyncio.timeout(30):
+        while True:
+            async with session.get(f"{url}/v1/portals") as response:
+                body: dict[str, Any] = await response.json()
+            portal = next((p for p in body["portals"] if p["portal"] == PORTAL), {})
+            if all((portal.get(key) is not None) == on for key, on in wanted.items()):
+                return
+            await asyncio.sleep(0.2)
+
+
 VISIBLE = """(() => {
   const text = document.body.innerText;
   const rect = (sel) => { const e = document.querySelector(sel);
     return e ? e.getBoundingClientRect().toJSON() : null; };
+  const cells = (label) => [...document.querySelectorAll(`td[data-label="${label}"]`)]
+    .map((c) => c.innerText);
   return {
     text,
+    heads: [...document.querySelectorAll('thead th')].map((th) => th.textContent),
+    lastSweep: cells('Last sweep'),
+    lastCallback: cells('Last callback'),
     viewport: window.innerWidth,
     scrollWidth: document.documentElement.scrollWidth,
     firstLine: rect('tr.line'),
@@ -124,6 +154,7 @@ async def test_status_page_shows_out_of_sync_lines_first_on_laptop_and_phone(
         {"front-desk": "in_sync", "warehouse": "registration_failed", "branch": "config_drift"},
     )
     await until_text(served.url + "/", ["not_json"])
+    await until_portal(served.url, last_sweep=True, last_callback=True)
     async with browser(tmp_path / "chromium-profile") as page:
         await page.open(served.url + "/", LAPTOP)
         laptop = await page.evaluate(VISIBLE)
@@ -146,7 +177,12 @@ async def test_status_page_shows_out_of_sync_lines_first_on_laptop_and_phone(
         assert "no sweep reported yet" not in text
         assert "last sweep:" in text
         assert "in_sync: 1" in text
+        # the portal's last sweep and last callback, each a time a person can read
+        assert len(seen["lastSweep"]) == len(seen["lastCallback"]) == 1
+        for cell in (seen["lastSweep"][0], seen["lastCallback"][0]):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", cell), cell
     assert laptop["headVisible"]
+    assert {"Last sweep", "Last callback"} <= set(laptop["heads"])
     # the phone: nothing runs off the side; the table became cards without a header row
     assert phone["viewport"] == PHONE.width
     assert phone["scrollWidth"] <= PHONE.width

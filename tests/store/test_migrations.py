@@ -22,7 +22,7 @@ from worker.adapters.store.migrate import code_head, downgrade, head_revision, s
 from worker.adapters.store.tables import metadata
 from worker.store import StoreSchemaError
 
-STEPS = ["0001", "0002", "0003", "0004", "0005"]
+STEPS = ["0001", "0002", "0003", "0004", "0005", "0006"]
 
 
 def _tables(connection: Connection) -> set[str]:

@@ -47,6 +47,14 @@ def _entry(work: Callable[[], Any]) -> Any:
         fail(str(exc))
 
 
+def _sweep_interval(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    if value is not None and 0 < value < 1:
+        raise click.BadParameter("0 (no scheduled sweeps) or at least 1 second", ctx, param)
+    return value
+
+
 def limit_options(func: F) -> F:
     """Options ``add`` and ``set`` share: the rate limit and how sweeps treat the portal."""
     for option in reversed(
@@ -59,8 +67,10 @@ def limit_options(func: F) -> F:
             click.option("--bucket", metavar="N/RATE", help="A custom leaky bucket, e.g. 100/3."),
             click.option(
                 "--sweep-interval",
-                type=click.FloatRange(min=1),
-                help="Seconds between sweeps of this portal.",
+                type=click.FloatRange(min=0),
+                callback=_sweep_interval,
+                help="Seconds between scheduled sweeps of this portal (0: none; at least 1 "
+                "otherwise; unset: SIPLINE_SWEEP_INTERVAL).",
             ),
             click.option(
                 "--repair-policy",

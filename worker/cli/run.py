@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 from pathlib import Path
@@ -43,7 +42,7 @@ async def serve(settings: Settings) -> None:
             store=store,
         ) as app,
     ):
-        shutdown.on_graceful(app.worker.stop)
+        shutdown.on_graceful(app.stop)
         await app.worker.run()
 
 
@@ -62,6 +61,7 @@ def run(env_file: Path | None) -> None:
     from worker.adapters.amqp.connection import BrokerUnreachable
     from worker.observability import logs
     from worker.runtime.service import SupervisionError
+    from worker.runtime.signals import run_process
 
     logs.configure(
         level=settings.log_level,
@@ -69,7 +69,7 @@ def run(env_file: Path | None) -> None:
         secrets=[*secret_values(settings), *store_secrets(settings)],
     )
     try:
-        asyncio.run(serve(settings))
+        run_process(serve(settings))
     except ConfigurationError as exc:
         fail(str(exc))
     except StoreUnavailable as exc:

@@ -106,6 +106,23 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.sweeps_scheduled = Counter(
+            "sipline_sweeps_scheduled",
+            "portal.sweep commands the sweep schedule published (ticks that fired).",
+            registry=r,
+        )
+        self.sweeps_run = Counter(
+            "sipline_sweeps_run",
+            "Sweeps that ran to the end, by trigger (schedule or command).",
+            ["trigger"],
+            registry=r,
+        )
+        self.sweeps_late = Counter(
+            "sipline_sweeps_late",
+            "Ticks that fired later than their interval's tolerance (5 %, 0.1 s to 15 s) "
+            "after their due time.",
+            registry=r,
+        )
         self.in_flight = Gauge("sipline_in_flight", "Deliveries being processed now.", registry=r)
         self.consuming = Gauge(
             "sipline_consuming", "1 while connected to the broker and consuming.", registry=r
@@ -217,6 +234,15 @@ class Metrics:
         self._fleet()
         self.shards_owned.set(shards)
         self.members.set(members)
+
+    # --- the sweep schedule's ScheduleObserver and SweepRunObserver -----------------------
+    def sweep_scheduled(self, *, late: bool) -> None:
+        self.sweeps_scheduled.inc()
+        if late:
+            self.sweeps_late.inc()
+
+    def sweep_run(self, trigger: str) -> None:
+        self._child(self.sweeps_run, "schedule" if trigger == "schedule" else "command").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

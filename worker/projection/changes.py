@@ -3,7 +3,8 @@
 Line events move rows (:func:`worker.store.projection.line_change` says how; the rows are
 written by :meth:`LineRepository.apply_many`, a few statements per batch); a ``line.created``
 also records its command id → line, so a redelivered ``line.create`` finds the line it made
-even after a rename; ``portal.swept`` moves the time of the last sweep; anything else
+even after a rename; ``portal.swept`` moves the time of the last sweep (the latest of all,
+and each portal's own, kept by the sweep schedule's table); anything else
 changes nothing here.
 """
 
@@ -21,10 +22,13 @@ async def apply_events(uow: UnitOfWork, events: Sequence[Event]) -> int:
     changes: list[LineChange] = []
     creates: list[tuple[str, str, int]] = []
     sweep: PortalSwept | None = None
+    swept: dict[str, PortalSwept] = {}
     for event in events:
         if isinstance(event, PortalSwept) and event.portal is not None:
             if sweep is None or event.time >= sweep.time:
                 sweep = event
+            if event.portal not in swept or event.time >= swept[event.portal].time:
+                swept[event.portal] = event
             continue
         change = line_change(event)
         if change is None:
@@ -35,6 +39,8 @@ async def apply_events(uow: UnitOfWork, events: Sequence[Event]) -> int:
     await uow.creates.record_many(creates)
     if sweep is not None and sweep.portal is not None:
         await uow.lines.note_sweep(sweep.portal, sweep.time)
+    for portal, event in swept.items():
+        await uow.schedule.note_swept(portal, event.time)
     return await uow.lines.apply_many(changes) if changes else 0
 
 

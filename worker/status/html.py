@@ -179,13 +179,14 @@ def _dead_letters(view: DeadLetterView | None) -> str:
     return "".join(parts)
 
 
-# The portal table's columns: (label, cell HTML of a portal). Another per-portal fact (the
-# last sweep of each portal, its last callback) is one more entry here, fed by one more
-# field on PortalView.
+# The portal table's columns: (label, cell HTML of a portal). Another per-portal fact is one
+# more entry here, fed by one more field on PortalView.
 PORTAL_COLUMNS: tuple[tuple[str, Callable[[PortalView], str]], ...] = (
     ("Portal", lambda v: escape(v.portal)),
     ("Lines", lambda v: str(v.total)),
     ("Verdicts", lambda v: _chips(v.counts)),
+    ("Last sweep", lambda v: _when(v.last_sweep)),
+    ("Last callback", lambda v: _when(v.last_callback)),
 )
 
 

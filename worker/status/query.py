@@ -18,11 +18,14 @@ from worker.status.views import (
     OUT_OF_SYNC,
     UNCHECKED,
     VERDICT_ORDER,
+    Activity,
     Overview,
     PortalView,
     counts_by_portal,
     group,
+    iso,
     portal_json,
+    portal_view,
     portal_views,
 )
 from worker.store import LineFilter, LineKey, LineRecord, Store, UnitOfWork
@@ -151,7 +154,8 @@ class StatusQuery:
             lines = await _lines(uow, selection, limit)
             counts = counts_by_portal(await uow.lines.counts())
             sweep = await uow.lines.last_sweep()
-        return group(lines, counts, sweep, every_portal=every_portal)
+            activity = await _activity(uow)
+        return group(lines, counts, sweep, every_portal=every_portal, activity=activity)
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """portal → verdict → live lines (``unchecked`` for lines without a verdict)."""
@@ -160,17 +164,24 @@ class StatusQuery:
 
     async def portals(self, *, after: str | None, limit: int) -> PortalPage:
         """Up to ``limit`` portals past the domain ``after``, by domain: every registered
-        portal and every portal with lines, each with its line counts.
+        portal and every portal with lines, a sweep or a callback, each with its line
+        counts and the times of its last sweep and its last callback.
 
-        Keyset paging over both sources: the first ``limit + 1`` of each past ``after``
-        hold the first ``limit + 1`` of their union; the counts are grouped for this
-        page's range of domains only, and no secret is read."""
+        Keyset paging over the four sources: the first ``limit + 1`` of each past
+        ``after`` hold the first ``limit + 1`` of their union (and, for a shown portal, its
+        sweep and callback); the counts are grouped for this page's range of domains only,
+        and no secret is read."""
         async with self._store.unit_of_work(readonly=True) as uow:
             registered = {
                 s.domain: s for s in await uow.portals.states(after=after, limit=limit + 1)
             }
             with_lines = await uow.lines.portals(after=after, limit=limit + 1)
-            domains = sorted(registered.keys() | set(with_lines))[: limit + 1]
+            activity = Activity(
+                await uow.schedule.swept(after=after, limit=limit + 1),
+                await uow.callbacks.last_by_portal(after=after, limit=limit + 1),
+            )
+            union = registered.keys() | set(with_lines) | activity.portals()
+            domains = sorted(union)[: limit + 1]
             shown = domains[:limit]
             counts = (
                 counts_by_portal(await uow.lines.counts(after=after, through=shown[-1]))
@@ -179,13 +190,20 @@ class StatusQuery:
             )
         answer = []
         for domain in shown:
-            item = portal_json(PortalView(domain, [], counts.get(domain, {})))
+            view = portal_view(domain, counts, activity)
+            item = portal_json(view)
             state = registered.get(domain)
             item["registered"] = state is not None
             item["enabled"] = None if state is None else state.enabled
             item["auth"] = None if state is None else state.auth
+            item["last_sweep"] = iso(view.last_sweep)
+            item["last_callback"] = iso(view.last_callback)
             answer.append(item)
         return PortalPage(answer, shown[-1] if len(domains) > limit else None)
+
+
+async def _activity(uow: UnitOfWork) -> Activity:
+    return Activity(await uow.schedule.swept(), await uow.callbacks.last_by_portal())
 
 
 async def _lines(uow: UnitOfWork, selection: Selection, limit: int | None) -> list[LineRecord]:

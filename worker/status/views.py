@@ -47,11 +47,14 @@ def attention_order(line: LineRecord) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class PortalView:
-    """One portal's lines (as selected), worst first, and its counts by verdict."""
+    """One portal's lines (as selected), worst first, and its counts by verdict; when it
+    was last swept and last named by a Voximplant callback, where the store knows."""
 
     portal: str
     lines: list[LineRecord]
     counts: dict[str, int] = field(default_factory=dict)
+    last_sweep: datetime | None = None
+    last_callback: datetime | None = None
 
     @property
     def out_of_sync(self) -> int:
@@ -60,6 +63,18 @@ class PortalView:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """portal → when it was last swept (``portal.swept``, the schedule's table) and last
+    named by a Voximplant callback (the callback route's table)."""
+
+    sweeps: Mapping[str, datetime] = field(default_factory=dict)
+    callbacks: Mapping[str, datetime] = field(default_factory=dict)
+
+    def portals(self) -> set[str]:
+        return set(self.sweeps) | set(self.callbacks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +115,7 @@ def group(
     last_sweep: tuple[str, datetime] | None = None,
     *,
     every_portal: bool = False,
+    activity: Activity | None = None,
 ) -> Overview:
     """Lines grouped per portal (worst first in each), portals with out-of-sync lines first;
     ``every_portal``: also the portals in ``counts`` that have none of ``lines``."""
@@ -111,7 +127,7 @@ def group(
     views = []
     for portal, items in by_portal.items():
         items.sort(key=attention_order)
-        views.append(_view(portal, items, counts or {}))
+        views.append(_view(portal, items, counts or {}, activity))
     views.sort(key=lambda v: (v.out_of_sync == 0, v.portal))
     return Overview(views, last_sweep)
 
@@ -135,10 +151,27 @@ async def portal_views(
 
 
 def _view(
-    portal: str, items: list[LineRecord], counts: Mapping[str, Mapping[str, int]]
+    portal: str,
+    items: list[LineRecord],
+    counts: Mapping[str, Mapping[str, int]],
+    activity: Activity | None = None,
 ) -> PortalView:
     own = counts.get(portal)
-    return PortalView(portal, items, dict(own) if own else _count(items))
+    seen = activity or Activity()
+    return PortalView(
+        portal,
+        items,
+        dict(own) if own else _count(items),
+        seen.sweeps.get(portal),
+        seen.callbacks.get(portal),
+    )
+
+
+def portal_view(
+    portal: str, counts: Mapping[str, Mapping[str, int]], activity: Activity
+) -> PortalView:
+    """A portal's counts and activity without its lines (``GET /v1/portals``)."""
+    return _view(portal, [], counts, activity)
 
 
 def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
@@ -202,6 +235,11 @@ def portal_json(view: PortalView) -> dict[str, Any]:
         "out_of_sync": view.out_of_sync,
         "verdicts": dict(view.counts),
     }
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A time as the JSON API writes it (``…Z``), or None."""
+    return _iso(moment)
 
 
 def sweep_json(last_sweep: tuple[str, datetime] | None) -> dict[str, Any] | None:

@@ -22,12 +22,14 @@ from worker.store.ports import (
     LineRepository,
     PortalRepository,
     RepairRepository,
+    ScheduleRepository,
     Store,
     TokenRepository,
     UnitOfWork,
 )
 from worker.store.records import (
     AuthKind,
+    Cadence,
     IssuedTokens,
     LineChange,
     LineChangeKind,
@@ -39,6 +41,7 @@ from worker.store.records import (
     PortalState,
     RepairPolicy,
     RepairRecord,
+    TickRecord,
     TokenRecord,
 )
 from worker.store.tokens import (
@@ -51,6 +54,7 @@ from worker.store.tokens import (
 
 __all__ = [
     "AuthKind",
+    "Cadence",
     "CallbackRepository",
     "CreateCommandRepository",
     "IssuedTokens",
@@ -70,11 +74,13 @@ __all__ = [
     "RepairPolicy",
     "RepairRecord",
     "RepairRepository",
+    "ScheduleRepository",
     "Store",
     "StoreError",
     "StoreKeyError",
     "StoreSchemaError",
     "StoreUnavailable",
+    "TickRecord",
     "TokenPersistError",
     "TokenRecord",
     "TokenRefresher",

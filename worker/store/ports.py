@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from worker.store.records import (
+    Cadence,
     LineChange,
     LineFilter,
     LineKey,
@@ -30,6 +31,7 @@ from worker.store.records import (
     PortalRecord,
     PortalState,
     RepairRecord,
+    TickRecord,
     TokenRecord,
 )
 
@@ -240,9 +242,12 @@ class CallbackRepository(Protocol):
         one kept."""
         ...
 
-    async def last_by_portal(self) -> dict[str, datetime]:
+    async def last_by_portal(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> dict[str, datetime]:
         """Portal → the time of the last callback that named one of its lines (for the
-        status page; portals no callback named are absent)."""
+        status page; portals no callback named are absent); the first ``limit`` portals
+        past ``after`` by domain when given (keyset paging of ``GET /v1/portals``)."""
         ...
 
 
@@ -268,6 +273,59 @@ class RepairRepository(Protocol):
         ...
 
 
+class ScheduleRepository(Protocol):
+    """The sweep schedule (worker/schedule): per portal, which tick is expected and when.
+
+    Every change is a compare-and-set on the generation, so however many processes arm,
+    fire or stop a portal's tick at once, exactly one of them wins.
+    """
+
+    async def get(self, portal: str) -> TickRecord | None: ...
+
+    async def all(self) -> list[TickRecord]:
+        """Every portal's schedule, ordered by portal."""
+        ...
+
+    async def overdue(self, before: datetime) -> list[TickRecord]:
+        """Scheduled portals whose tick was due before ``before`` (an index lookup)."""
+        ...
+
+    async def arm(
+        self, portal: str, *, expected: int | None, due_at: datetime, interval: float
+    ) -> TickRecord | None:
+        """Expect a new tick (generation + 1, or 1 for a portal without a row when
+        ``expected`` is None) due at ``due_at``; None when ``expected`` is no longer the
+        stored generation (another process won)."""
+        ...
+
+    async def fire(
+        self, portal: str, *, expected: int, due_at: datetime, interval: float, fired_at: datetime
+    ) -> TickRecord | None:
+        """The expected tick fired: as :meth:`arm`, also noting ``fired_at``; None when the
+        tick was not (or no longer) the expected one."""
+        ...
+
+    async def cadences(self) -> list[Cadence]:
+        """Every registered portal's sweep interval and whether it can be served now,
+        read without decrypting anything (the schedule's view of the registry)."""
+        ...
+
+    async def stop(self, portal: str, *, expected: int) -> bool:
+        """Expect no tick (generation + 1, no due time); False when another process won."""
+        ...
+
+    async def note_swept(self, portal: str, at: datetime) -> None:
+        """A sweep of ``portal`` was reported at ``at``; only a later one replaces it."""
+        ...
+
+    async def swept(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> dict[str, datetime]:
+        """portal → the time of its last reported sweep (portals never swept are absent);
+        the first ``limit`` portals past ``after`` by domain when given."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; nothing is kept unless ``commit`` runs."""
 
@@ -288,6 +346,9 @@ class UnitOfWork(Protocol):
 
     @property
     def repairs(self) -> RepairRepository: ...
+
+    @property
+    def schedule(self) -> ScheduleRepository: ...
 
     async def commit(self) -> None: ...
 

@@ -146,6 +146,35 @@ class LineChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Cadence:
+    """A registered portal as the sweep schedule sees it: its own interval (None: the
+    default) and whether a worker serves it (enabled, and an OAuth portal has tokens)."""
+
+    portal: str
+    interval: float | None
+    served: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TickRecord:
+    """A portal's sweep schedule: the one tick the broker should hold for it.
+
+    ``generation`` names that tick: a tick carrying any other generation is a duplicate or
+    a replay and is dropped. ``due_at`` None: the portal is not scheduled (no interval, or
+    disabled or removed); the generation is kept so a stale tick still never matches.
+    ``interval`` is the one the tick was armed with; ``fired_at`` when the last tick fired;
+    ``swept_at`` the time of the last ``portal.swept`` the event log reported.
+    """
+
+    portal: str
+    generation: int
+    due_at: datetime | None
+    interval: float
+    fired_at: datetime | None = None
+    swept_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedTokens:
     """A pair the OAuth server just issued, not yet stored."""
 

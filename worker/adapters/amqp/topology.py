@@ -13,6 +13,10 @@
 
 Delay tiers dead-letter back to the command exchange with the message's original routing key
 (the command type), at-least-once, so a retry or a deferred re-check is never lost in transit.
+
+The sweep schedule (worker/schedule) has its own corner: a portal's tick waits in
+``<p>.schedule.wait.<interval>`` (per-message TTL) or ``<p>.schedule.hop.<tier>`` (fixed TTL)
+and dead-letters through ``<p>.schedule`` (direct) into ``<p>.schedule.ticks``.
 """
 
 from __future__ import annotations
@@ -73,6 +77,21 @@ class Names:
     @property
     def events_log(self) -> str:
         return f"{self.prefix}.events.log"
+
+    # --- the sweep schedule (worker/schedule) ---------------------------------------
+    @property
+    def schedule_exchange(self) -> str:
+        return f"{self.prefix}.schedule"
+
+    @property
+    def schedule_ticks(self) -> str:
+        return f"{self.prefix}.schedule.ticks"
+
+    def schedule_hop(self, seconds: float) -> str:
+        return f"{self.prefix}.schedule.hop.{tier_name(seconds)}"
+
+    def schedule_wait(self, seconds: float) -> str:
+        return f"{self.prefix}.schedule.wait.{tier_name(seconds)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +193,54 @@ async def declare(channel: AbstractChannel, spec: TopologySpec) -> Declared:
     )
 
 
+TICK_ROUTING_KEY = "tick"
+
+
+async def declare_schedule(channel: AbstractChannel, names: Names) -> AbstractQueue:
+    """The schedule's exchange and its tick queue (the queue is returned).
+
+    A tick that fails ``x-delivery-limit`` times is dropped (no dead-letter exchange): the
+    schedule re-creates a lost tick by itself, and a tick has nothing for an operator."""
+    exchange = await channel.declare_exchange(
+        names.schedule_exchange, ExchangeType.DIRECT, durable=True
+    )
+    ticks = await channel.declare_queue(
+        names.schedule_ticks,
+        durable=True,
+        arguments=_quorum({"x-delivery-limit": 5, "x-overflow": "reject-publish"}),
+    )
+    await ticks.bind(exchange, routing_key=TICK_ROUTING_KEY)
+    return ticks
+
+
+async def declare_tick_wait(
+    channel: AbstractChannel, names: Names, seconds: float, *, per_message: bool
+) -> str:
+    """A queue where ticks wait, dead-lettering into the tick queue when they expire: an
+    interval queue (``per_message``: each tick carries its own TTL) or a hop of a fixed
+    ``seconds``. Returns its name; ticks are published to it through the default exchange."""
+    name = names.schedule_wait(seconds) if per_message else names.schedule_hop(seconds)
+    ttl = {} if per_message else {"x-message-ttl": round(seconds * 1000)}
+    await channel.declare_queue(
+        name,
+        durable=True,
+        arguments=_quorum(
+            {
+                **ttl,
+                "x-dead-letter-exchange": names.schedule_exchange,
+                "x-dead-letter-routing-key": TICK_ROUTING_KEY,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            }
+        ),
+    )
+    return name
+
+
 async def delete_all(channel: AbstractChannel, spec: TopologySpec) -> None:
     """Remove the whole topology (tests and ``sipline demo`` clean-up only)."""
     n = spec.names
-    queues = [n.commands_queue, n.dead_letter_queue, n.events_log]
+    queues = [n.commands_queue, n.dead_letter_queue, n.events_log, n.schedule_ticks]
     queues += [n.delay_queue(s) for s in spec.delay_tiers]
     for queue in queues:
         await channel.queue_delete(queue)
@@ -186,5 +249,6 @@ async def delete_all(channel: AbstractChannel, spec: TopologySpec) -> None:
         n.dead_letter_exchange,
         n.delay_exchange,
         n.events_exchange,
+        n.schedule_exchange,
     ):
         await channel.exchange_delete(exchange)

@@ -19,6 +19,7 @@ from worker.adapters.store.repositories.keys import SqlCallbacks, SqlCreates
 from worker.adapters.store.repositories.lines import SqlLines
 from worker.adapters.store.repositories.portals import SqlPortals
 from worker.adapters.store.repositories.repairs import SqlRepairs
+from worker.adapters.store.repositories.schedule import SqlSchedule
 from worker.adapters.store.repositories.tokens import SqlTokens
 from worker.adapters.store.tables import (
     KEY_CHECK,
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
         self.creates = SqlCreates(conn, cipher=cipher, now=now)
         self.callbacks = SqlCallbacks(conn, cipher=cipher, now=now)
         self.repairs = SqlRepairs(conn, cipher=cipher, now=now)
+        self.schedule = SqlSchedule(conn, cipher=cipher, now=now)
 
     @property
     def connection(self) -> AsyncConnection:

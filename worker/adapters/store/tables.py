@@ -181,5 +181,17 @@ repairs = Table(
     PrimaryKeyConstraint("portal", "config_id"),
 )
 
+sweep_schedule = Table(
+    "sweep_schedule",
+    metadata,
+    Column("portal", String(253), primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+    Column("due_at", UTCDateTime),
+    Column("interval", Float, nullable=False),
+    Column("fired_at", UTCDateTime),
+    Column("swept_at", UTCDateTime),
+    Index(None, "due_at"),
+)
+
 PORTALS_COUNTER = "portals"
 KEY_CHECK = "key_check"

@@ -81,6 +81,11 @@ class SqlCallbacks(Repository):
             )
         )
 
-    async def last_by_portal(self) -> dict[str, datetime]:
-        query = select(portal_callbacks.c.portal, portal_callbacks.c.last_at)
+    async def last_by_portal(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> dict[str, datetime]:
+        t = portal_callbacks
+        query = select(t.c.portal, t.c.last_at).order_by(t.c.portal).limit(limit)
+        if after is not None:
+            query = query.where(t.c.portal > after)
         return {str(portal): at for portal, at in await self._conn.execute(query)}

@@ -1,0 +1,103 @@
+"""The sweep schedule: one row per portal, changed only by compare-and-set on its generation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, exists, select, update
+
+from worker.adapters.store.repositories.base import Repository
+from worker.adapters.store.tables import oauth_tokens, portals, sweep_schedule
+from worker.store.records import Cadence, TickRecord
+
+_t = sweep_schedule
+
+
+class SqlSchedule(Repository):
+    async def get(self, portal: str) -> TickRecord | None:
+        query = select(_t).where(_t.c.portal == portal.lower())
+        row = (await self._conn.execute(query)).mappings().first()
+        return None if row is None else _record(row)
+
+    async def all(self) -> list[TickRecord]:
+        rows = (await self._conn.execute(select(_t).order_by(_t.c.portal))).mappings().all()
+        return [_record(row) for row in rows]
+
+    async def overdue(self, before: datetime) -> list[TickRecord]:
+        query = select(_t).where(_t.c.due_at.is_not(None), _t.c.due_at < before)
+        rows = (await self._conn.execute(query.order_by(_t.c.due_at))).mappings().all()
+        return [_record(row) for row in rows]
+
+    async def arm(
+        self, portal: str, *, expected: int | None, due_at: datetime, interval: float
+    ) -> TickRecord | None:
+        portal = portal.lower()
+        if expected is None:
+            values = {"portal": portal, "generation": 1, "due_at": due_at, "interval": interval}
+            insert = self._insert(_t).values(**values).on_conflict_do_nothing().returning(*_t.c)
+            row = (await self._conn.execute(insert)).mappings().first()
+            return None if row is None else _record(row)
+        return await self._swap(portal, expected, {"due_at": due_at, "interval": interval})
+
+    async def fire(
+        self, portal: str, *, expected: int, due_at: datetime, interval: float, fired_at: datetime
+    ) -> TickRecord | None:
+        values = {"due_at": due_at, "interval": interval, "fired_at": fired_at}
+        return await self._swap(portal.lower(), expected, values)
+
+    async def cadences(self) -> list[Cadence]:
+        has_tokens = exists().where(oauth_tokens.c.portal == portals.c.domain)
+        served = portals.c.enabled & ((portals.c.auth == "webhook") | has_tokens)
+        query = select(portals.c.domain, portals.c.sweep_interval, served.label("served"))
+        rows = (await self._conn.execute(query.order_by(portals.c.domain))).all()
+        return [Cadence(row[0], row[1], bool(row[2])) for row in rows]
+
+    async def stop(self, portal: str, *, expected: int) -> bool:
+        return await self._swap(portal.lower(), expected, {"due_at": None}) is not None
+
+    async def note_swept(self, portal: str, at: datetime) -> None:
+        insert = self._insert(_t).values(
+            portal=portal.lower(), generation=0, due_at=None, interval=0.0, swept_at=at
+        )
+        later = _t.c.swept_at.is_(None) | (_t.c.swept_at < insert.excluded.swept_at)
+        await self._conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["portal"], set_={"swept_at": insert.excluded.swept_at}, where=later
+            )
+        )
+
+    async def swept(
+        self, *, after: str | None = None, limit: int | None = None
+    ) -> dict[str, datetime]:
+        query = (
+            select(_t.c.portal, _t.c.swept_at)
+            .where(_t.c.swept_at.is_not(None))
+            .order_by(_t.c.portal)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(_t.c.portal > after)
+        return {row[0]: row[1] for row in (await self._conn.execute(query)).all()}
+
+    async def _swap(self, portal: str, expected: int, values: dict[str, Any]) -> TickRecord | None:
+        """generation: expected → expected + 1 with ``values``; None when it was not expected."""
+        query = (
+            update(_t)
+            .where(_t.c.portal == portal, _t.c.generation == expected)
+            .values(generation=expected + 1, **values)
+            .returning(*_t.c)
+        )
+        row = (await self._conn.execute(query)).mappings().first()
+        return None if row is None else _record(row)
+
+
+def _record(row: RowMapping) -> TickRecord:
+    return TickRecord(
+        portal=row["portal"],
+        generation=int(row["generation"]),
+        due_at=row["due_at"],
+        interval=float(row["interval"]),
+        fired_at=row["fired_at"],
+        swept_at=row["swept_at"],
+    )

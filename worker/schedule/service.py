@@ -1,0 +1,193 @@
+"""The sweep schedule of one process: a scanner and a tick consumer, on one channel.
+
+There is no leader: every process runs both. The broker holds each portal's one pending
+tick; the store says which tick that is; compare-and-set on the store decides every race
+(docs/architecture.md, "The sweep schedule").
+
+Stopping is orderly, so a stop never cancels a store transaction: the tick consumer is
+cancelled first (no new delivery), the ticks being handled and the look under way finish
+(within :data:`STOP_GRACE`), and only then is the channel closed. A channel closed under
+its consumer's callbacks cancels them, and a cancelled SQLite transaction that was waiting
+for the write lock leaves a connection closing for ever behind it: with 32 ticks in hand
+and the projection writing, that kept a stopped process from ending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from worker.adapters.amqp.topology import Names, declare_schedule
+from worker.schedule.outbox import Outbox
+from worker.schedule.scan import Cadences, Clock, Scanner
+from worker.schedule.ticks import ScheduleObserver, TickHandler
+from worker.store.ports import Store
+
+logger = logging.getLogger(__name__)
+
+PREFETCH = 32
+RESTART = 10.0  # seconds before a schedule that failed starts again
+STOP_GRACE = 5.0  # seconds the ticks in hand and a look get to finish when stopping
+CANCEL_TIMEOUT = 2.0  # for the consumer's cancel (a robust channel waits for a lost broker)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleConfig:
+    """``default_interval``: for portals that set none (0: only portals that set one);
+    ``static``: the SIPLINE_PORTALS entries' own intervals (the store wins for a domain both
+    name); ``grace``: how overdue a tick may be before it counts as lost; ``scan_every``:
+    seconds between two looks."""
+
+    default_interval: float
+    grace: float
+    scan_every: float
+    static: Mapping[str, float | None]
+
+
+class SweepSchedule:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        connection: AbstractRobustConnection,
+        names: Names,
+        config: ScheduleConfig,
+        observer: ScheduleObserver | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self._store, self._connection, self._names = store, connection, names
+        self._config, self._observer, self._clock = config, observer, clock
+        self.started = asyncio.Event()  # set once ticks are consumed
+        self._stopping = asyncio.Event()
+
+    @asynccontextmanager
+    async def running(self, *, after: asyncio.Event | None = None) -> AsyncIterator[None]:
+        """Run in the background until the block ends; start once ``after`` is set (the
+        worker's topology, and so the command exchange, is declared by then). On exit the
+        schedule stops in order (see the module) and is cancelled only past the grace."""
+        task = asyncio.create_task(self._guarded(after), name="sweep-schedule")
+        try:
+            yield
+        finally:
+            self.stop()
+            current = asyncio.current_task()
+            if current is None or not current.cancelling():  # a second signal: at once
+                await asyncio.wait({task}, timeout=STOP_GRACE + CANCEL_TIMEOUT + 1)
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def stop(self) -> None:
+        """Stop firing and looking (safe from a signal handler; the owner's exit waits)."""
+        self._stopping.set()
+
+    async def _guarded(self, after: asyncio.Event | None) -> None:
+        if after is not None and not await _first(after, self._stopping):
+            return
+        while not self._stopping.is_set():
+            try:
+                await self._serve()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # the worker goes on serving commands meanwhile; other processes' schedules
+                # (if any) arm and fire this one's portals too
+                logger.exception("sweep schedule: stopped; starting again in %.0f s", RESTART)
+            self.started.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=RESTART)
+
+    async def _serve(self) -> None:
+        config = self._config
+        async with AsyncExitStack() as stack:
+            channel = await self._connection.channel(publisher_confirms=True)
+            stack.push_async_callback(_close, channel)
+            await channel.set_qos(prefetch_count=PREFETCH)
+            ticks = await declare_schedule(channel, self._names)
+            commands = await channel.get_exchange(self._names.commands_exchange)
+            outbox = Outbox(channel=channel, names=self._names, commands=commands)
+            cadences = Cadences(default=config.default_interval, static=config.static)
+            scanner = Scanner(
+                store=self._store,
+                outbox=outbox,
+                cadences=cadences,
+                grace=config.grace,
+                clock=self._clock,
+            )
+            await scanner.try_look()  # ticks need this process's view of the registry
+            handler = InFlight(
+                TickHandler(
+                    store=self._store,
+                    outbox=outbox,
+                    cadences=cadences,
+                    clock=self._clock,
+                    refresh=scanner.look,
+                    observer=self._observer,
+                )
+            )
+            tag = await ticks.consume(handler)
+            stack.push_async_callback(handler.drain, STOP_GRACE)
+            stack.push_async_callback(_cancel, ticks, tag)
+            self.started.set()
+            logger.info("sweep schedule: consuming ticks")
+            await scanner.run(config.scan_every, until=self._stopping)
+
+
+class InFlight:
+    """A consumer callback whose running calls can be waited for: the channel is closed
+    only once they are done, since closing it cancels them mid-transaction."""
+
+    def __init__(self, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
+        self._callback = callback
+        self._running: set[asyncio.Task[object]] = set()
+        self._draining = False
+
+    async def __call__(self, message: AbstractIncomingMessage) -> None:
+        if self._draining:
+            return  # held unacked: it goes back to the queue when the channel closes
+        task = asyncio.current_task()
+        assert task is not None
+        self._running.add(task)
+        try:
+            await self._callback(message)
+        finally:
+            self._running.discard(task)
+
+    async def drain(self, grace: float) -> None:
+        """Start no more calls; wait until those under way have finished, at most
+        ``grace`` seconds."""
+        self._draining = True
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=grace)
+
+
+async def _first(wanted: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Wait until ``wanted`` or ``stop`` is set; True if ``wanted`` came first."""
+    waiters = {asyncio.ensure_future(wanted.wait()), asyncio.ensure_future(stop.wait())}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return not stop.is_set()
+
+
+async def _cancel(queue: AbstractQueue, tag: str) -> None:
+    with suppress(Exception):
+        await asyncio.wait_for(queue.cancel(tag), timeout=CANCEL_TIMEOUT)
+
+
+async def _close(channel: AbstractChannel) -> None:
+    with suppress(Exception):
+        await channel.close()
