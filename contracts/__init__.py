@@ -30,6 +30,7 @@ from contracts.events import (
     CommandReplayed,
     CommandReplayedData,
     Event,
+    EventData,
     FieldError,
     LineCreated,
     LineCreatedData,
@@ -53,7 +54,7 @@ from contracts.events import (
     event_for,
 )
 
-CONTRACT_VERSION = "1.3.0"
+CONTRACT_VERSION = "1.4.0"
 
 __all__ = [
     "COMMANDS",
@@ -73,6 +74,7 @@ __all__ = [
     "Data",
     "Envelope",
     "Event",
+    "EventData",
     "FieldError",
     "LineCreate",
     "LineCreateData",

@@ -72,9 +72,10 @@ STRICT = ConfigDict(strict=True, hide_input_in_errors=True)
 
 
 class CommandData(Data):
-    """Base of every command's ``data``: strict, unknown fields refused."""
+    """Base of every command's ``data``: strict, unknown fields refused (a misspelt optional
+    field would otherwise be dropped without a word and the command applied without it)."""
 
-    model_config = STRICT
+    model_config = STRICT | ConfigDict(extra="forbid")
 
 
 class _PasswordData(CommandData):

@@ -48,9 +48,11 @@ def dataschema_uri(message_type: str, major: int) -> str:
 
 
 class Data(BaseModel):
-    """Base of every ``data`` payload: unknown fields are refused, values are immutable."""
+    """Base of every ``data`` payload: values are immutable. What an unknown field does is
+    the side's own rule: a command refuses it (``CommandData``), an event ignores it
+    (``EventData``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
 
 class Envelope(BaseModel, Generic[DataT]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, NonNegativeInt
+from pydantic import AwareDatetime, ConfigDict, Field, NonNegativeInt
 
 from contracts.commands import ConfigId, Login, Server, Title, UpdatableField
 from contracts.envelope import Data, Envelope, Portal
@@ -28,6 +28,19 @@ class Verdict(StrEnum):
     PENDING_TIMEOUT = "pending_timeout"
 
 
+class EventData(Data):
+    """Base of every event's ``data`` and of each object inside it: unknown fields are ignored
+    (since contract 1.4.0).
+
+    A later minor version may add fields (contract 1.3.0 added ``line.updated``'s ``title``);
+    a consumer built on these models, sipline's own projection and ``sipline events`` among
+    them, reads such an event as the fields it knows instead of refusing it. The worker builds
+    every event from these models, so what it publishes never carries an undeclared field.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+
 RegId = Annotated[
     int | None,
     Field(
@@ -37,7 +50,7 @@ RegId = Annotated[
 ]
 
 
-class LineCreatedData(Data):
+class LineCreatedData(EventData):
     """The line exists: created now, or found identical (``already_existed``)."""
 
     config_id: ConfigId
@@ -53,7 +66,7 @@ class LineCreatedData(Data):
     )
 
 
-class LineUpdatedData(Data):
+class LineUpdatedData(EventData):
     """The line's settings were changed."""
 
     config_id: ConfigId
@@ -74,7 +87,7 @@ class LineUpdatedData(Data):
     )
 
 
-class LineDeletedData(Data):
+class LineDeletedData(EventData):
     """The line is gone: deleted now, or already absent."""
 
     config_id: ConfigId
@@ -84,7 +97,7 @@ class LineDeletedData(Data):
     )
 
 
-class Bitrix24Side(Data):
+class Bitrix24Side(EventData):
     """What Bitrix24 reports about the line's registration (``voximplant.sip.status``)."""
 
     status_result: str | None = Field(
@@ -99,7 +112,7 @@ class Bitrix24Side(Data):
     )
 
 
-class VoximplantSide(Data):
+class VoximplantSide(EventData):
     """What Voximplant reports about the registration (``GetSipRegistrations``)."""
 
     found: bool = Field(description="False when Voximplant has no such registration.")
@@ -131,7 +144,7 @@ ReappliedField = Literal["title", "server", "login"]
 """A line setting a repair sends again; the password is never one of them (Bitrix24 keeps it)."""
 
 
-class LineReconciledData(Data):
+class LineReconciledData(EventData):
     """The outcome of cross-checking one line's registration on both sides."""
 
     config_id: ConfigId
@@ -161,7 +174,7 @@ class LineReconciledData(Data):
     )
 
 
-class LineRepairedData(Data):
+class LineRepairedData(EventData):
     """A line was repaired: Bitrix24's own settings were applied again and it was re-checked."""
 
     config_id: ConfigId
@@ -202,7 +215,7 @@ class LineRepairedData(Data):
     repaired_at: AwareDatetime = Field(description="When the settings were applied again.")
 
 
-class OrphanRegistration(Data):
+class OrphanRegistration(EventData):
     """A Voximplant registration that no line of the portal references (non-secret fields)."""
 
     sip_registration_id: int = Field(description="Voximplant's registration id.")
@@ -214,7 +227,7 @@ class OrphanRegistration(Data):
     deactivated: bool | None = Field(default=None, description="True when it is frozen.")
 
 
-class Orphans(Data):
+class Orphans(EventData):
     """Registrations of the portal's own Voximplant account that no line references."""
 
     count: NonNegativeInt = Field(description="How many orphan registrations there are.")
@@ -224,7 +237,7 @@ class Orphans(Data):
     )
 
 
-class PortalSweptData(Data):
+class PortalSweptData(EventData):
     """Every line of the portal was reconciled."""
 
     lines_checked: NonNegativeInt = Field(description="Lines cross-checked in the sweep.")
@@ -248,7 +261,7 @@ class PortalSweptData(Data):
     )
 
 
-class CommandFailedData(Data):
+class CommandFailedData(EventData):
     """A valid command could not be applied: refused for good, or retries ran out."""
 
     command_type: str = Field(description="Type of the command that failed.")
@@ -258,7 +271,7 @@ class CommandFailedData(Data):
     attempts: NonNegativeInt = Field(description="Attempts made before giving up.")
 
 
-class FieldError(Data):
+class FieldError(EventData):
     """One problem with one field of a rejected message."""
 
     field: str = Field(description="Dotted path of the offending field, or the header name.")
@@ -283,7 +296,7 @@ The worker raises ``BadInput`` with one of these; new reasons are added at the e
 renamed or removed (consumers switch on them)."""
 
 
-class CommandRejectedData(Data):
+class CommandRejectedData(EventData):
     """A message could not be accepted as a command; it was dead-lettered unprocessed."""
 
     reason: RejectReason = Field(description="Why the message could not be accepted.")
@@ -294,7 +307,7 @@ class CommandRejectedData(Data):
     )
 
 
-class CommandReplayedData(Data):
+class CommandReplayedData(EventData):
     """A dead-lettered command was put back on the command exchange."""
 
     command_type: str = Field(description="Type of the replayed command.")
@@ -416,7 +429,7 @@ _BY_DATA: dict[type, tuple[str, type[Event]]] = {
 }
 
 
-def event_for(data: Data) -> tuple[str, type[Event]]:
+def event_for(data: EventData) -> tuple[str, type[Event]]:
     """The event type and model that carry ``data``."""
     found = _BY_DATA.get(type(data))
     if found is None:

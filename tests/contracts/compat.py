@@ -49,6 +49,32 @@ def shape(schema: dict[str, Any]) -> Shape:
     return found
 
 
+NEWER = "added_in_a_later_minor"
+"""A field no version of the contract has: what a later minor version might add."""
+
+
+def widened(schema: dict[str, Any], document: Any) -> Any:
+    """A copy of a message's JSON with :data:`NEWER` added to ``data`` and to every object
+    inside it (never to a map such as ``verdicts``), as a later minor version might send it."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: dict[str, Any], value: Any) -> Any:
+        while "$ref" in node:
+            node = defs[node["$ref"].rsplit("/", 1)[1]]
+        for branch in node.get("anyOf", []):
+            if branch.get("type") != "null":
+                return walk(branch, value)
+        if isinstance(value, list) and isinstance(node.get("items"), dict):
+            return [walk(node["items"], item) for item in value]
+        if isinstance(value, dict) and "properties" in node:
+            known = node["properties"]
+            inner = {k: walk(known[k], v) if k in known else v for k, v in value.items()}
+            return inner | {NEWER: {"note": "from a later minor version", "n": 1}}
+        return value
+
+    return document | {"data": walk(schema["properties"]["data"], document["data"])}
+
+
 def kind(schema: dict[str, Any]) -> str:
     """``command`` or ``event``, from the schema's own ``type`` constant."""
     from contracts import COMMANDS
@@ -61,7 +87,8 @@ def breaking_changes(name: str, frozen: Shape, current: Shape, *, command: bool)
 
     Commands: publishers send the frozen shape, so a field may not become required, and since
     ``data`` refuses unknown fields, no field may disappear. Events: consumers read the frozen
-    shape, so no field may disappear nor stop being always present.
+    shape, so no field may disappear nor stop being always present; a new field is fine, since
+    they ignore what they do not know (:func:`unknown_fields_admitted`).
     """
     problems = [f"{name}: field {path!r} was removed" for path in frozen if path not in current]
     if command:
@@ -77,6 +104,17 @@ def breaking_changes(name: str, frozen: Shape, current: Shape, *, command: bool)
             if required and current.get(path) is False
         ]
     return problems
+
+
+def unknown_fields_admitted(schema: dict[str, Any]) -> dict[str, bool]:
+    """Each object schema of a message's ``data`` (by name), and whether it admits a field it
+    does not declare. Commands must refuse them; events must admit them, or a consumer
+    validating against this schema refuses every event of a later minor version."""
+    return {
+        name: node.get("additionalProperties", True) is not False
+        for name, node in schema.get("$defs", {}).items()
+        if "properties" in node
+    }
 
 
 def checked_in() -> dict[str, dict[str, Any]]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts.compat import breaking_changes, checked_in, kind, load_snapshot, shape
+from tests.contracts.compat import (
+    breaking_changes,
+    checked_in,
+    kind,
+    load_snapshot,
+    shape,
+    unknown_fields_admitted,
+)
 
 SNAPSHOT = load_snapshot()
 SCHEMAS = checked_in()
@@ -36,6 +43,14 @@ def test_no_breaking_change(name: str) -> None:
         name, frozen["fields"], shape(schema), command=frozen["kind"] == "command"
     )
     assert problems == [], "breaking change; publish a new major version instead"
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_commands_refuse_unknown_data_fields_and_events_admit_them(name: str) -> None:
+    admitted = unknown_fields_admitted(SCHEMAS[name])
+    assert admitted, "no object schema found for data"
+    command = kind(SCHEMAS[name]) == "command"
+    assert admitted == dict.fromkeys(admitted, not command)
 
 
 COMMAND = {"id": True, "data": True, "data.config_id": True, "data.title": False}

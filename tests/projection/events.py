@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 from contracts.events import (
@@ -21,6 +22,7 @@ from contracts.events import (
     Verdict,
     VoximplantSide,
 )
+from tests.contracts.compat import checked_in, widened
 
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -122,3 +124,10 @@ def later(minutes: float) -> datetime:
 
 def wire(event: Event) -> bytes:
     return event.wire_json()
+
+
+def from_a_later_minor(event: Event) -> bytes:
+    """``event`` as a later minor version might publish it: an unknown field in ``data`` and
+    in every object inside it."""
+    schema = checked_in()[f"{event.MESSAGE_TYPE}.v1.json"]
+    return json.dumps(widened(schema, json.loads(wire(event)))).encode()

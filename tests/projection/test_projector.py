@@ -5,9 +5,19 @@ from __future__ import annotations
 import asyncio
 
 from contracts.events import Event, Verdict
+from contracts.examples import EVENTS as EXAMPLES
 from tests.amqp_helpers import Broker, wait_for
 from tests.projection.conftest import publish
-from tests.projection.events import T0, created, deleted, later, reconciled, swept
+from tests.projection.events import (
+    T0,
+    created,
+    deleted,
+    from_a_later_minor,
+    later,
+    reconciled,
+    swept,
+    updated,
+)
 from worker.adapters.store import SqlStore
 from worker.projection import Batch, Projector
 
@@ -56,6 +66,36 @@ async def test_catch_up_projects_lines_verdicts_deletes_and_sweeps(
     assert one.last_command_id == "c-check"
     assert two.deleted
     assert two.title == "two"
+
+
+async def test_events_of_a_later_minor_version_are_projected_not_skipped(
+    log_broker: Broker, store: SqlStore
+) -> None:
+    """A field a later minor version adds inside ``data`` is ignored: the event still moves
+    the line (a worker mid rolling upgrade keeps its projection in step)."""
+    own = [
+        created("n.test", 1, "one", command_id="cmd-n1"),
+        updated("n.test", 1, title="renamed", at=later(1)),
+        reconciled("n.test", 1, Verdict.CONFIG_DRIFT, at=later(2), findings=["proxy differs"]),
+        created("n.test", 2, "two", at=later(3)),
+        deleted("n.test", 2, at=later(4)),
+        swept("n.test", at=later(5)),
+    ]
+    events = [*own, *EXAMPLES.values()]  # every event type
+    assert {e.MESSAGE_TYPE for e in events} == set(EXAMPLES)
+    await publish(log_broker, *(from_a_later_minor(e) for e in events))
+    batches: list[Batch] = []
+    assert await projector(log_broker, store, on_batch=batches.append).catch_up() == len(events)
+    assert sum(b.skipped for b in batches) == 0
+    async with store.unit_of_work(readonly=True) as uow:
+        one = await uow.lines.get("n.test", 1)
+        two = await uow.lines.get("n.test", 2)
+        assert await uow.creates.find("cmd-n1") == ("n.test", 1)
+        assert await uow.lines.last_sweep() == ("n.test", later(5))
+    assert one is not None
+    assert two is not None
+    assert (one.title, one.verdict, one.findings) == ("renamed", "config_drift", ["proxy differs"])
+    assert two.deleted
 
 
 async def test_a_second_read_resumes_after_the_stored_position(

@@ -14,8 +14,8 @@ from contracts import (
     Command,
     CommandFailedData,
     CommandRejectedData,
-    Data,
     Event,
+    EventData,
     FieldError,
     dataschema_uri,
     event_for,
@@ -31,7 +31,7 @@ def event_id(causation: str, event_type: str, subject: str | None, index: int) -
 
 
 def make_event(
-    data: Data,
+    data: EventData,
     *,
     causation: str | None,
     correlation: str | None,
@@ -58,7 +58,7 @@ def make_event(
     )
 
 
-def for_command(command: Command, data: Data, *, subject: str | None, index: int) -> Event:
+def for_command(command: Command, data: EventData, *, subject: str | None, index: int) -> Event:
     return make_event(
         data,
         causation=command.id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from contracts import Command, Data
+from contracts import Command, EventData
 from worker.domain.settle import SettleState
 
 
@@ -23,7 +23,7 @@ from worker.domain.settle import SettleState
 class EventDraft:
     """An event's data and subject; the runtime adds the envelope."""
 
-    data: Data
+    data: EventData
     subject: str | None = None
 
 
