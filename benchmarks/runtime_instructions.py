@@ -15,6 +15,11 @@ more per in-flight delivery. The count is the load-independent check while chang
 runtime; the goal itself is read from ``runtime_throughput`` on a quiet machine.
 
     .venv/bin/python -m benchmarks.runtime_instructions [--commands N] [--prefetch 1,16,64,256]
+                                                        [--repeats R]
+
+The count moves a little between runs of the same code (how many frames one socket read
+brings depends on the broker's pace): each side runs ``--repeats`` times, alternating, and
+the median is shown with the range.
 
 Needs ``valgrind`` (callgrind, ``callgrind_control``) on the PATH. A run under callgrind is
 about 50 times slower: at 400 commands a prefetch-256 run stays well within the 30 s publish
@@ -27,6 +32,7 @@ import argparse
 import asyncio
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,10 +101,18 @@ def count(side: str, prefetch: int, n: int, url: str) -> float:
     return int(collected.group(1)) / int(timed.group(1))
 
 
+def _thousands(values: list[float]) -> str:
+    return (
+        f"{statistics.median(values) / 1e3:,.0f} k "
+        f"({min(values) / 1e3:,.0f}–{max(values) / 1e3:,.0f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--commands", type=int, default=400, help="commands per run")
     parser.add_argument("--prefetch", default="1,16,64,256", help="comma-separated prefetches")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side and prefetch")
     parser.add_argument("--amqp-url", default=AMQP_URL)
     parser.add_argument("--child", nargs=3, metavar=("SIDE", "PREFETCH", "N"), help="internal")
     args = parser.parse_args()
@@ -109,13 +123,18 @@ def main() -> None:
     started = time.perf_counter()
     print(f"{args.commands} commands per run, the first tenth left out; instructions of this")
     print("process per command (callgrind), the broker's not counted:")
-    print(f"| prefetch | bare | sipline | ratio (goal for CPU: ≤ {CPU_GOAL:.2f}) |")
+    print(f"{args.repeats} runs per side, median (min–max):")
+    print(f"| prefetch | bare | sipline | ratio of the medians (CPU goal: ≤ {CPU_GOAL:.2f}) |")
     print("|---:|---:|---:|---:|")
     for prefetch in (int(p) for p in args.prefetch.split(",") if p.strip()):
-        bare = count("bare", prefetch, args.commands, args.amqp_url)
-        sipline = count("sipline", prefetch, args.commands, args.amqp_url)
+        counts: dict[str, list[float]] = {"bare": [], "sipline": []}
+        for _ in range(args.repeats):
+            for side, found in counts.items():
+                found.append(count(side, prefetch, args.commands, args.amqp_url))
+        bare, sipline = (statistics.median(counts[side]) for side in ("bare", "sipline"))
         print(
-            f"| {prefetch} | {bare / 1e3:,.0f} k | {sipline / 1e3:,.0f} k | {sipline / bare:.3f} |",
+            f"| {prefetch} | {_thousands(counts['bare'])} | {_thousands(counts['sipline'])} "
+            f"| {sipline / bare:.3f} |",
             flush=True,
         )
     print(f"\ntook {time.perf_counter() - started:.0f} s")
