@@ -25,7 +25,7 @@ never make one command wait for another: what is measured is overhead, not seria
 Prefetch 1 is bound by the round trip (one command in flight: deliver, confirm, ack) and runs
 five to eight times slower than the others, so its runs carry fewer commands
 (``--serial-commands``) and last about as long as theirs. The defaults (5,000 commands per
-run, 1,500 at prefetch 1, 7 pairs) take about four minutes on a quiet machine.
+run, 1,500 at prefetch 1, 7 pairs) take about five minutes (313 s at load average 3).
 
     .venv/bin/python -m benchmarks.runtime_throughput [--commands N] [--serial-commands N]
                                                       [--prefetch 1,16,64,256] [--rounds R]
