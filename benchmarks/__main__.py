@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "runtime_throughput": "consume → no-op → confirmed publish → ack, against a bare aio-pika loop",
     "runtime_calls": "the runtime's own Python calls and CPU per command, broker left out",
+    "runtime_instructions": "instructions per command end to end (callgrind), against a bare loop",
     "bitrix24_bucket": "500 calls against the portal's leaky bucket: no QUERY_LIMIT_EXCEEDED",
     "voximplant_token": "GetSipRegistrations with a cached JWT against a JWT per request",
     "sweep_requests": "a 1,000-line portal sweep: requests made against one call per line",

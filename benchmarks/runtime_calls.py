@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
-from benchmarks.runtime_throughput import Clock, Noop, bare_event, settings_for
+from benchmarks.runtime_throughput import Noop, bare_event, settings_for
 from contracts import CONTENT_TYPE, LineReconcile
 from worker.adapters.amqp.publisher import Publisher
 from worker.runtime.policy import RetryPolicy
@@ -77,7 +77,7 @@ def sipline_side(n: int) -> Callable[[bytes], Awaitable[None]]:
     exchange: Any = Exchange()
     processor = Processor(
         publisher=Publisher(events=exchange, delay=exchange, dead_letters=exchange),
-        handlers={"line.reconcile": Noop(Clock(n))},
+        handlers={"line.reconcile": Noop()},
         policy=RetryPolicy(delays=(1.0,), max_attempts=3),
         topology=spec,
         config=ProcessorConfig(max_body_bytes=65536, version="bench", commands_exchange="c"),

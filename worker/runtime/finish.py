@@ -19,7 +19,7 @@ from typing import Protocol
 from aio_pika import Message
 
 from contracts import Event
-from worker.adapters.amqp.publisher import Publisher, envelope_message, event_type
+from worker.adapters.amqp.publisher import Publisher, envelope_message
 from worker.errors import SiplineError
 from worker.runtime.delivery import Delivery
 
@@ -90,10 +90,12 @@ class Outgoing:
 def outgoing(event: Event) -> Outgoing:
     data = event.data
     verdict = getattr(data, "verdict", None)
+    # an event's type is its model's (a Literal field): the routing key without looking it up
+    kind = event.MESSAGE_TYPE
     return Outgoing(
         envelope_message(event),
-        event_type(event),
-        event.MESSAGE_TYPE,
+        kind,
+        kind,
         None if verdict is None else str(verdict),
         getattr(data, "config_id", None),
     )

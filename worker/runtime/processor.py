@@ -140,7 +140,8 @@ class Processor:
             raise BadInput(
                 f"this worker has no handler for {command.MESSAGE_TYPE}", reason="unknown_type"
             )
-        context = CommandContext(attempt=delivery.attempt, settle=delivery.received.settle)
+        received = delivery.received
+        context = CommandContext(attempt=received.attempt, settle=received.settle)
         return handler(command, context)
 
     def _unencodable(self, delivery: Delivery, exc: Unencodable) -> Ending:
@@ -170,6 +171,8 @@ class Processor:
                 event = events.for_command(command, draft.data, subject=draft.subject, index=index)
                 published.append(outgoing(event))
                 seen[key] = index + 1
+        if not result.follow_ups:  # the usual case
+            return Ending(DeliveryOutcome.OK, "command done", events=published)
         delayed = [
             Delayed(
                 envelope_message(
@@ -180,12 +183,7 @@ class Processor:
             )
             for follow in result.follow_ups
         ]
-        return Ending(
-            DeliveryOutcome.OK,
-            "command done",
-            events=published,
-            delayed=delayed,
-        )
+        return Ending(DeliveryOutcome.OK, "command done", events=published, delayed=delayed)
 
     def _failure(self, delivery: Delivery, command: Command, decision: Decision) -> Ending:
         error, attempt = decision.error, delivery.attempt
