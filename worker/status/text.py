@@ -15,7 +15,14 @@ from functools import cache
 
 import click
 
-from worker.status.views import UNCHECKED, Overview, PortalView, is_out_of_sync, verdict_of
+from worker.status.views import (
+    UNCHECKED,
+    Overview,
+    PortalView,
+    is_out_of_sync,
+    to_the_second,
+    verdict_of,
+)
 from worker.store import LineRecord
 
 HEADERS = ("CONFIG_ID", "TITLE", "TYPE", "REG_ID", "VERDICT", "SINCE", "CHECKED", "FINDINGS")
@@ -23,22 +30,10 @@ _PADDED = HEADERS[:-1]  # every column but the findings is padded to its widest 
 _COLOURS = {"in_sync": "green", "unchecked": "bright_black"}
 
 
-_TIME = "%04d-%02d-%02d %02d:%02d:%02d"
-
-
 def _when(moment: datetime | None) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` (UTC); twice as fast as ``str(moment)[:19]`` and many times
-    as fast as ``strftime``: it is made twice per line."""
-    if moment is None:
-        return "-"
-    return _TIME % (
-        moment.year,
-        moment.month,
-        moment.day,
-        moment.hour,
-        moment.minute,
-        moment.second,
-    )
+    """``YYYY-MM-DD HH:MM:SS`` (UTC); many times as fast as ``strftime``: it is made twice
+    per line."""
+    return "-" if moment is None else to_the_second(moment, " ")
 
 
 def _rows(lines: list[LineRecord]) -> list[tuple[str, ...]]:
