@@ -16,11 +16,11 @@ from functools import cache
 import click
 
 from worker.status.views import (
+    TWO_DIGITS,
     UNCHECKED,
     Overview,
     PortalView,
     is_out_of_sync,
-    to_the_second,
     verdict_of,
 )
 from worker.store import LineRecord
@@ -31,9 +31,15 @@ _COLOURS = {"in_sync": "green", "unchecked": "bright_black"}
 
 
 def _when(moment: datetime | None) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` (UTC); many times as fast as ``strftime``: it is made twice
-    per line."""
-    return "-" if moment is None else to_the_second(moment, " ")
+    """``YYYY-MM-DD HH:MM:SS`` (UTC), from the fields (many times as fast as ``strftime``):
+    it is made twice per line."""
+    if moment is None:
+        return "-"
+    two = TWO_DIGITS
+    return (
+        f"{moment.year:04d}-{two[moment.month]}-{two[moment.day]} "
+        f"{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}"
+    )
 
 
 def _rows(lines: list[LineRecord]) -> list[tuple[str, ...]]:

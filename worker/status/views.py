@@ -186,16 +186,7 @@ def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
 # "00" to "59" by index: a month, day, hour, minute or second as two digits. An f-string of
 # these is about three times as fast as "%02d", which formats an int each time; --json
 # writes three times per line, the tables two
-_TWO_DIGITS: tuple[str, ...] = tuple(f"{n:02d}" for n in range(60))
-
-
-def to_the_second(moment: datetime, separator: str) -> str:
-    """``YYYY-MM-DD<separator>HH:MM:SS`` of ``moment``, as it stands (no zone)."""
-    two = _TWO_DIGITS
-    return (
-        f"{moment.year:04d}-{two[moment.month]}-{two[moment.day]}{separator}"
-        f"{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}"
-    )
+TWO_DIGITS: tuple[str, ...] = tuple(f"{n:02d}" for n in range(60))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -206,9 +197,12 @@ def _iso(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is not UTC:
         return moment.isoformat().replace("+00:00", "Z")
-    if moment.microsecond:
-        return f"{to_the_second(moment, 'T')}.{moment.microsecond:06d}Z"
-    return to_the_second(moment, "T") + "Z"
+    two = TWO_DIGITS
+    fraction = f".{moment.microsecond:06d}Z" if moment.microsecond else "Z"
+    return (
+        f"{moment.year:04d}-{two[moment.month]}-{two[moment.day]}T"
+        f"{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}{fraction}"
+    )
 
 
 def line_json(line: LineRecord) -> dict[str, Any]:
