@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.events import Verdict
+from contracts.verdicts import Verdict
 from worker.store import LineRecord
 
 UNCHECKED = "unchecked"
