@@ -7,25 +7,13 @@ Events never carry a password, a webhook code, a token or a key.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, NonNegativeInt
 
 from contracts.commands import ConfigId, Login, Server, Title, UpdatableField
 from contracts.envelope import Data, Envelope, Portal
-
-
-class Verdict(StrEnum):
-    """The outcome of cross-checking one line's two sides."""
-
-    IN_SYNC = "in_sync"
-    REGISTRATION_FAILED = "registration_failed"
-    STATUS_MISMATCH = "status_mismatch"
-    CONFIG_DRIFT = "config_drift"
-    MISSING_REGISTRATION = "missing_registration"
-    DEACTIVATED = "deactivated"
-    PENDING_TIMEOUT = "pending_timeout"
+from contracts.verdicts import Verdict as Verdict  # noqa: PLC0414 (named here as before)
 
 
 class EventData(Data):

@@ -26,6 +26,18 @@ def test_times_read_as_isoformat_writes_them(moment: datetime) -> None:
     assert _iso(moment) == moment.isoformat().replace("+00:00", "Z")
 
 
+def test_every_value_of_every_field_reads_as_isoformat_writes_it() -> None:
+    # the fields are laid out from a table of two-digit strings: each entry is used here
+    moments = [datetime(2026, 12, 31, 23, 59, n, tzinfo=UTC) for n in range(60)]
+    moments += [datetime(2026, 1, 1, 0, n, 0, 1, tzinfo=UTC) for n in range(60)]
+    moments += [datetime(2026, 1, 1, n, tzinfo=UTC) for n in range(24)]
+    moments += [datetime(2026, 1, n, tzinfo=UTC) for n in range(1, 32)]
+    moments += [datetime(n, month, 1, tzinfo=UTC) for n, month in ((1, 1), (2027, 12))]
+    for moment in moments:
+        assert _when(moment) == str(moment)[:19]
+        assert _iso(moment) == moment.isoformat().replace("+00:00", "Z")
+
+
 def test_a_time_not_in_utc_keeps_its_offset() -> None:
     elsewhere = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert _iso(elsewhere) == "2026-01-02T03:04:05+02:00"

@@ -25,7 +25,7 @@ from typing import Any
 import click
 from pydantic_core import to_json
 
-from contracts.events import Verdict
+from contracts.verdicts import Verdict
 from worker.cli.common import env_file_option
 from worker.cli.store import run_store_command, store_settings
 from worker.errors import SiplineError

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts.events import Verdict
+from contracts.verdicts import Verdict
 from worker.store import LineRecord
 
 UNCHECKED = "unchecked"
@@ -183,29 +183,26 @@ def _count(lines: Sequence[LineRecord]) -> dict[str, int]:
     return counts
 
 
-_ISO = "%04d-%02d-%02dT%02d:%02d:%02dZ"
-_ISO_MICRO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
+# "00" to "59" by index: a month, day, hour, minute or second as two digits. An f-string of
+# these is about three times as fast as "%02d", which formats an int each time; --json
+# writes three times per line, the tables two
+TWO_DIGITS: tuple[str, ...] = tuple(f"{n:02d}" for n in range(60))
 
 
 def _iso(moment: datetime | None) -> str | None:
-    """ISO 8601 with ``Z``, as ``isoformat`` writes it (microseconds when there are any).
-    A %-format for the UTC times records hold is twice as fast, and ``--json`` makes three
-    per line."""
+    """ISO 8601 with ``Z``, as ``isoformat`` writes it (microseconds when there are any),
+    built from the fields: several times as fast as ``isoformat`` for the UTC times records
+    hold, and ``--json`` makes three per line."""
     if moment is None:
         return None
     if moment.tzinfo is not UTC:
         return moment.isoformat().replace("+00:00", "Z")
-    if moment.microsecond:
-        return _ISO_MICRO % (
-            moment.year,
-            moment.month,
-            moment.day,
-            moment.hour,
-            moment.minute,
-            moment.second,
-            moment.microsecond,
-        )
-    return _ISO % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    two = TWO_DIGITS
+    fraction = f".{moment.microsecond:06d}Z" if moment.microsecond else "Z"
+    return (
+        f"{moment.year:04d}-{two[moment.month]}-{two[moment.day]}T"
+        f"{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}{fraction}"
+    )
 
 
 def line_json(line: LineRecord) -> dict[str, Any]:
