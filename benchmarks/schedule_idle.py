@@ -62,7 +62,6 @@ from worker.cli.common import load_settings
 from worker.runtime.wiring import topology_spec
 from worker.sandbox.portal import PortalOptions
 from worker.sandbox.stack import Sandbox
-from worker.schedule.plan import HOP_BASE, HOP_MAX_EXPONENT
 from worker.settings import Settings
 from worker.store.records import DEFAULT_OAUTH_SERVER
 
@@ -284,12 +283,8 @@ async def _remove(settings: Settings, interval: float) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()
-        names = Names(settings.topology_prefix)
-        if interval > 0:
-            await channel.queue_delete(names.schedule_wait(interval))
-        for k in range(HOP_MAX_EXPONENT + 1):
-            await channel.queue_delete(names.schedule_hop(HOP_BASE * 2**k))
-        await delete_all(channel, topology_spec(settings))
+        intervals = [interval] if interval > 0 else []
+        await delete_all(channel, topology_spec(settings), sweep_intervals=intervals)
 
 
 async def main(args: argparse.Namespace) -> None:

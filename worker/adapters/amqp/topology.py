@@ -21,6 +21,7 @@ and dead-letters through ``<p>.schedule`` (direct) into ``<p>.schedule.ticks``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, ExchangeType
@@ -237,11 +238,29 @@ async def declare_tick_wait(
     return name
 
 
-async def delete_all(channel: AbstractChannel, spec: TopologySpec) -> None:
-    """Remove the whole topology (tests and ``sipline demo`` clean-up only)."""
+async def delete_all(
+    channel: AbstractChannel,
+    spec: TopologySpec,
+    *,
+    sweep_intervals: Iterable[float] | None = None,
+) -> None:
+    """Remove the whole topology (tests and ``sipline demo`` clean-up only).
+
+    The schedule declares its queues as ticks need them: every hop of the ladder is
+    deleted (deleting a queue that was never declared is not an error), and the interval
+    queue of each of ``sweep_intervals`` (those the run used: the default and any
+    portal's own; None: the default ``SIPLINE_SWEEP_INTERVAL``). Left behind, each would
+    stay a quorum queue on the broker for good."""
+    from worker.schedule.plan import HOP_BASE, HOP_MAX_EXPONENT  # the schedule imports us
+    from worker.settings import Settings
+
+    if sweep_intervals is None:
+        sweep_intervals = (Settings.model_fields["sweep_interval"].default,)
     n = spec.names
     queues = [n.commands_queue, n.dead_letter_queue, n.events_log, n.schedule_ticks]
     queues += [n.delay_queue(s) for s in spec.delay_tiers]
+    queues += [n.schedule_hop(HOP_BASE * 2**k) for k in range(HOP_MAX_EXPONENT + 1)]
+    queues += [n.schedule_wait(s) for s in sorted(set(sweep_intervals))]
     for queue in queues:
         await channel.queue_delete(queue)
     for exchange in (
