@@ -144,6 +144,15 @@ async def remove_topology(url: str, spec: TopologySpec, *, queues: Sequence[str]
         await connection.close()
 
 
+async def remove_worker_topology(prefix: str) -> None:
+    """Delete the topology a ``sipline run`` process declared under ``prefix`` with the
+    default settings (its delay tiers, its schedule's queues), once it has stopped."""
+    from worker.runtime.wiring import topology_spec
+    from worker.settings import Settings
+
+    await remove_topology(AMQP_URL, topology_spec(Settings(_env_file=None, topology_prefix=prefix)))
+
+
 Handler = Callable[[Any, Any], Awaitable[Any]]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.amqp_helpers import AMQP_URL, unique_prefix
+from tests.amqp_helpers import AMQP_URL, remove_worker_topology, unique_prefix
 from tests.callbacks.helpers import API_KEY, SALT, fail
 from tests.lifecycle.processes import clean_env, sipline, spawn
 from worker.sandbox.voximplant import ensure_service_account
@@ -51,6 +51,7 @@ async def _serve(env: dict[str, str], posts: list[dict[str, Any]]) -> tuple[list
         finally:
             run.signal(signal.SIGTERM)
             code, _ = await run.ends_within(40)
+            await remove_worker_topology(env["SIPLINE_TOPOLOGY_PREFIX"])
     assert code == 0, run.output()
     return answers, run.output() + run.stdout()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from tests.amqp_helpers import AMQP_URL, unique_prefix
+from tests.amqp_helpers import AMQP_URL, remove_worker_topology, unique_prefix
 from tests.lifecycle.processes import sipline, spawn
 from worker.adapters.store import generate_key, head_revision, inspect_schema, open_store
 from worker.sandbox.voximplant import ensure_service_account
@@ -80,6 +80,7 @@ async def test_run_migrates_the_store_at_start_then_stops_on_sigterm(tmp_path: P
         finally:
             run.signal(signal.SIGTERM)
             code, _ = await run.ends_within(40)
+            await remove_worker_topology(env["SIPLINE_TOPOLOGY_PREFIX"])
     assert code == 0, run.output()
     state = await inspect_schema(Settings(data_dir=tmp_path / "data"))
     assert state.current == head_revision()
