@@ -81,14 +81,14 @@ async def test_two_processes_share_the_portals_and_stop_cleanly(tmp_path: Path) 
                     "status",
                     "--json",
                     "--listen",
-                    "1",
+                    "3",  # longer than the members' beat period (2 s)
                 ),
                 env={**_clean_env(), **worker_env(values)},
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
             out, err = await asyncio.wait_for(status.communicate(), 30)
-            assert status.returncode == 0, err.decode()
+            assert status.returncode == 0, (out.decode(), err.decode())
             shown = json.loads(out)
             assert len(shown["members"]) == 2
             assert shown["orphaned"] == []
