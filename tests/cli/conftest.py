@@ -22,11 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 
-from tests.amqp_helpers import AMQP_URL, unique_prefix
-from worker.adapters.amqp.topology import delete_all
+from tests.amqp_helpers import AMQP_URL, remove_topology, unique_prefix
 from worker.runtime.wiring import topology_spec
 from worker.sandbox.registrations import DEFAULT_PASSWORD, DEFAULT_SERVER
 from worker.settings import Settings
@@ -163,9 +161,7 @@ def _worker_settings(prefix: str) -> Settings:
 
 
 async def _delete_topology(prefix: str) -> None:
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        await delete_all(await connection.channel(), topology_spec(_worker_settings(prefix)))
+    await remove_topology(AMQP_URL, topology_spec(_worker_settings(prefix)))
 
 
 def _ready(url: str) -> bool:

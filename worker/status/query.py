@@ -176,10 +176,7 @@ class StatusQuery:
                 s.domain: s for s in await uow.portals.states(after=after, limit=limit + 1)
             }
             with_lines = await uow.lines.portals(after=after, limit=limit + 1)
-            activity = Activity(
-                await uow.schedule.swept(after=after, limit=limit + 1),
-                await uow.callbacks.last_by_portal(after=after, limit=limit + 1),
-            )
+            activity = await _activity(uow, after=after, limit=limit + 1)
             union = registered.keys() | set(with_lines) | activity.portals()
             domains = sorted(union)[: limit + 1]
             shown = domains[:limit]
@@ -202,8 +199,15 @@ class StatusQuery:
         return PortalPage(answer, shown[-1] if len(domains) > limit else None)
 
 
-async def _activity(uow: UnitOfWork) -> Activity:
-    return Activity(await uow.schedule.swept(), await uow.callbacks.last_by_portal())
+async def _activity(
+    uow: UnitOfWork, *, after: str | None = None, limit: int | None = None
+) -> Activity:
+    """Each portal's last sweep and last callback: every portal's, or the first ``limit``
+    of each past the domain ``after``."""
+    return Activity(
+        await uow.schedule.swept(after=after, limit=limit),
+        await uow.callbacks.last_by_portal(after=after, limit=limit),
+    )
 
 
 async def _lines(uow: UnitOfWork, selection: Selection, limit: int | None) -> list[LineRecord]:
