@@ -29,6 +29,7 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 
 from worker.fleet.observer import FleetObserver
 from worker.fleet.topology import FleetNames
+from worker.runtime.inflight import InFlight
 from worker.runtime.service import MessageCallback
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class _Shard:
     number: int
     channel: AbstractChannel
     draining: bool = False
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    in_flight: InFlight = field(default_factory=InFlight)
 
 
 class ShardConsumers:
@@ -105,7 +106,7 @@ class ShardConsumers:
 
     @property
     def in_flight(self) -> int:
-        return sum(len(s.tasks) for s in self._shards.values())
+        return sum(len(s.in_flight) for s in self._shards.values())
 
     async def apply(self, desired: Iterable[int]) -> None:
         """Subscribe to the shards in ``desired`` and give away the others."""
@@ -147,6 +148,8 @@ class ShardConsumers:
             self._observer.fleet_handover("took")
 
     def _on_message(self, shard: _Shard) -> MessageCallback:
+        process = shard.in_flight.tracking(self._callback)
+
         async def on_message(message: AbstractIncomingMessage) -> None:
             if shard.draining:
                 return  # held unacked: it goes back to the queue head when the channel closes
@@ -156,13 +159,7 @@ class ShardConsumers:
             try:
                 if shard.draining:
                     return  # not started: it goes back with the others
-                task = asyncio.current_task()
-                assert task is not None
-                shard.tasks.add(task)
-                try:
-                    await self._callback(message)
-                finally:
-                    shard.tasks.discard(task)
+                await process(message)
             finally:
                 self._budget.leave()
 
@@ -172,17 +169,12 @@ class ShardConsumers:
         shard = self._shards[number]
         try:
             shard.draining = True
-            pending = set(shard.tasks)
-            if pending:
-                _, still = await asyncio.wait(pending, timeout=self._grace)
-                for task in still:
-                    task.cancel()
-                if still:
-                    log.warning(
-                        "handover grace over; unfinished commands go back to the shard",
-                        extra={"shard": number, "in_flight": len(still)},
-                    )
-                    await asyncio.gather(*still, return_exceptions=True)
+            cut_short = await shard.in_flight.finish(self._grace)
+            if cut_short:
+                log.warning(
+                    "handover grace over; unfinished commands go back to the shard",
+                    extra={"shard": number, "in_flight": cut_short},
+                )
             with contextlib.suppress(Exception):
                 await shard.channel.close()
             log.info("shard given away", extra={"shard": number})

@@ -37,6 +37,7 @@ from worker.adapters.amqp.connection import ConnectionConfig, robust_connection
 from worker.adapters.amqp.publisher import Publisher
 from worker.adapters.amqp.topology import Declared, TopologySpec, declare
 from worker.errors import SiplineError
+from worker.runtime.inflight import InFlight
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Worker:
         self._factory = processor_factory
         self._connection = connection
         self._stop = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight = InFlight()
         self._phase = Phase.STARTING
         self._since = time.monotonic()
         self._runner: asyncio.Task[None] | None = None
@@ -195,16 +196,7 @@ class Worker:
         # a reconnect, declares it and consumes from it again
         queue = await consume_channel.get_queue(declared.commands_queue.name)
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._inflight.add(task)
-            try:
-                await callback(message)
-            finally:
-                self._inflight.discard(task)
-
-        tag = await queue.consume(on_message, no_ack=False)
+        tag = await queue.consume(self._inflight.tracking(callback), no_ack=False)
         self._enter(Phase.CONSUMING)
         log.info("consuming", extra={"queue": queue.name, "prefetch": self._config.prefetch})
         watchdog = asyncio.create_task(self._watch(connection, consume_channel, tag))
@@ -234,21 +226,13 @@ class Worker:
                     min(self._config.close_timeout, self._config.shutdown_grace)
                 ):
                     await queue.cancel(tag)
-        pending = set(self._inflight)
-        log.info("stopping: draining in-flight work", extra={"in_flight": len(pending)})
-        if not pending:
-            return
-        try:
-            _, still = await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
-        except asyncio.CancelledError:  # stop now (a second signal): nothing waits any more
-            await _cancel_all(pending)
-            raise
-        if still:
+        log.info("stopping: draining in-flight work", extra={"in_flight": len(self._inflight)})
+        cut_short = await self._inflight.finish(max(0.0, deadline - loop.time()))
+        if cut_short:
             log.warning(
                 "grace period over; unfinished commands go back to the queue",
-                extra={"in_flight": len(still)},
+                extra={"in_flight": cut_short},
             )
-            await _cancel_all(still)
 
     async def _watch(
         self,
@@ -275,12 +259,6 @@ class Worker:
                 raise SupervisionError(
                     f"no broker connection or consumer for {self._config.reconnect_timeout:.0f} s"
                 )
-
-
-async def _cancel_all(tasks: set[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _healthy(
