@@ -65,10 +65,10 @@ async def show(
     settings: Settings, selection: Selection, *, json_out: bool, terminal: bool, width: int
 ) -> None:
     """Print the selected lines as the store streams them, a portal at a time."""
-    from worker.adapters.store import open_store
+    from worker.adapters.store import open_reader
 
     async with (
-        open_store(settings) as store,
+        open_reader(settings) as store,
         StatusQuery(store=store).listing(selection, batch=LISTING_BATCH) as listing,
     ):
         if json_out:
