@@ -19,8 +19,12 @@ and ``--verdict config_drift --json``. Each figure is given as wall time and CPU
 the load average is printed before and after each backend. On a shared machine the CPU
 time is the steadier figure: the wall time there is mostly waiting for a core.
 
+``--baseline DIR`` times every command a second time, interleaved with the first, with
+``PYTHONPATH=DIR``: another version of the code (``git archive COMMIT | tar -x -C DIR``) on
+the same store, under the same load, printed beside this one.
+
     .venv/bin/python -m benchmarks.status_read [--portals 10000] [--lines 5] [--runs 5]
-        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -138,7 +142,7 @@ def bare_select(settings: Settings) -> list[str]:
     return [sys.executable, "-c", BARE_POSTGRES, url, settings.store_schema or "public"]
 
 
-def time_cli(env: dict[str, str], args: list[str], out: Path) -> Sample:
+def time_cli(env: Mapping[str, str], args: list[str], out: Path) -> Sample:
     """The command's wall time and its own CPU time (user + system); ``args`` are
     ``sipline``'s unless they start with this interpreter."""
     argv = args if args[0] == sys.executable else [SIPLINE, *args]
@@ -189,8 +193,12 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
         env = cli_env(settings)
         out = tmp / "status.txt"
         timings: dict[str, list[Sample]] = {}
+        baseline: dict[str, list[Sample]] = {}
+        baseline_env = {**env, "PYTHONPATH": args.baseline} if args.baseline else None
 
         def run_cli(name: str, argv: list[str]) -> None:
+            if baseline_env is not None:
+                baseline.setdefault(name, []).append(time_cli(baseline_env, argv, out))
             timings.setdefault(name, []).append(time_cli(env, argv, out))
 
         print(f"  before: {load()}")
@@ -244,6 +252,8 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
     print(f"  {'':<48}{'wall: best':>11} {'median':>7} {'CPU: best':>9} {'median':>7} (s)")
     for name, samples in timings.items():
         print(f"  {name:<48}{best_median(samples)}")
+        if name in baseline:
+            print(f"  {'  the same, --baseline':<48}{best_median(baseline[name])}")
 
 
 async def main() -> None:
@@ -252,6 +262,9 @@ async def main() -> None:
     parser.add_argument("--lines", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--baseline", help="a directory of another version of the code, timed beside this one"
+    )
     args = parser.parse_args()
     key = generate_key()
     with tempfile.TemporaryDirectory() as tmp:
