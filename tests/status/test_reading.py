@@ -3,19 +3,23 @@ same queries and the same answers; anything else goes through ``open_store``."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import insert
 
 from tests.status.fixtures import fill
-from tests.store.cli_helpers import store_env
+from tests.store.cli_helpers import SIPLINE, store_env
 from tests.store.conftest import Backend
 from worker.adapters.store import SqlStore, generate_key, open_reader, open_store
 from worker.adapters.store.migrate import downgrade
 from worker.adapters.store.reading import ReadingStore
+from worker.adapters.store.tables import lines
 from worker.status.query import Selection, StatusQuery
 from worker.store import StoreKeyError, StoreSchemaError
 from worker.store.records import LineRecord
@@ -114,3 +118,45 @@ def test_sipline_status_on_sqlite_imports_no_asyncio_driver(filled: Backend) -> 
     assert done.returncode == 0, done.stderr
     assert "imported: []" in done.stderr
     assert "office-main" in done.stdout
+
+
+async def test_a_reader_that_stops_reading_ends_it_quietly(
+    backend: Backend, store: SqlStore
+) -> None:
+    """``sipline status | head``: the rest is not printed, no error, exit 0 (before: "store
+    unavailable (BrokenPipeError)", exit 1, and SQLAlchemy's log of a cursor closed late)."""
+    rows = [
+        {
+            "portal": f"p{p:04d}.test",
+            "config_id": n,
+            "title": f"line {n} of portal {p}",
+            "verdict": "in_sync",
+            "findings": [],
+            "deleted": False,
+            "last_event_id": f"e-{p}-{n}",
+            "last_event_at": datetime(2026, 11, 30, tzinfo=UTC),
+        }
+        for p in range(500)
+        for n in range(1, 6)
+    ]
+    async with store.unit_of_work() as uow:
+        await uow.connection.execute(insert(lines), rows)
+        await uow.commit()
+    for args in (["status"], ["status", "--json"]):
+        code, stderr = await asyncio.to_thread(_read_the_start, args, store_env(backend))
+        assert code == 0, stderr
+        assert stderr == ""
+
+
+def _read_the_start(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``sipline ARGS``, read 100 bytes of its output (more than a pipe holds is on its
+    way), then stop reading; its exit code and stderr."""
+    with subprocess.Popen(
+        [SIPLINE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.read(100)
+        process.stdout.close()
+        stderr = process.stderr.read()
+        return process.wait(timeout=60), stderr

@@ -9,7 +9,7 @@ and never pays for rows it will not show.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -165,7 +165,7 @@ class SqlLineReads(Repository):
         limit: int | None = None,
         first_with: Collection[str] = (),
         batch: int = 1000,
-    ) -> AsyncIterator[list[LineRecord]]:
+    ) -> AsyncGenerator[list[LineRecord], None]:
         query = self._ordered(where, order=order, after=after, first_with=first_with)
         if limit is not None:
             query = query.limit(limit)
