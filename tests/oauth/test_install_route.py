@@ -9,16 +9,17 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from worker.adapters.store import SqlStore
 from worker.http import http_server
 from worker.http.install import MAX_BODY_BYTES, PATH, InstallRoutes
+from worker.settings import Settings
 from worker.store import PortalRecord
 from worker.store.installs import Application
 
@@ -27,6 +28,7 @@ APP = Application(
     client_id="app.sipline",
     client_secret=SecretStr("app-secret"),
     oauth_server_url="https://oauth.bitrix24.tech/oauth/token/",
+    rest_url="https://{domain}/rest/",
 )
 CANARY = "CANARY0ACCESS0TOKEN0e3b0c44298fc1c149afbf4c8996fb92427ae41e4649"
 
@@ -376,8 +378,13 @@ async def test_a_first_install_is_trusted_per_domain_until_the_portal_is_removed
     The real portal's install is then refused, and changes nothing, until an operator
     removes the entry (docs/operations.md, "Who is trusted at the first install")."""
     forged = install_form(member_id="f0f0f0f0", application_token="forged01", access_token="x1")
+    forged["auth[client_endpoint]"] = "https://collector.example/rest/"
     status, _ = await receiver.post(forged)
     assert status == 200
+    squatted, _ = await receiver.state()
+    assert squatted is not None
+    # reached at the application's REST URL for the domain, never where the callback says
+    assert squatted.rest_url == f"https://{DOMAIN}/rest/"
     status, text = await receiver.post(install_form())
     assert (status, json.loads(text)) == (403, {"error": "not_verified"})
     portal, pair = await receiver.state()
@@ -412,3 +419,13 @@ async def test_a_portal_registered_with_its_member_id_takes_only_its_own_first_i
     assert portal is not None
     assert portal.application_token is not None
     assert pair == ("access0001", "refresh0001", 1)
+
+
+def test_the_rest_url_of_installed_portals_is_a_setting() -> None:
+    assert Settings().app_rest_url == "https://{domain}/rest/"
+    sandbox = Settings(app_rest_url="http://127.0.0.1:8080/p/{domain}/rest")
+    assert sandbox.app_rest_url == "http://127.0.0.1:8080/p/{domain}/rest/"
+    with pytest.raises(ValidationError, match="expected an http"):
+        Settings(app_rest_url="ftp://{domain}/rest/")
+    application = replace(APP, rest_url=sandbox.app_rest_url)
+    assert application.rest_url_of(DOMAIN) == f"http://127.0.0.1:8080/p/{DOMAIN}/rest/"
