@@ -19,8 +19,12 @@ and ``--verdict config_drift --json``. Each figure is given as wall time and CPU
 the load average is printed before and after each backend. On a shared machine the CPU
 time is the steadier figure: the wall time there is mostly waiting for a core.
 
+``--baseline DIR`` times every command a second time, interleaved with the first, with
+``PYTHONPATH=DIR``: another version of the code (``git archive COMMIT | tar -x -C DIR``) on
+the same store, under the same load, printed beside this one.
+
     .venv/bin/python -m benchmarks.status_read [--portals 10000] [--lines 5] [--runs 5]
-        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--baseline DIR]
 """
 
 from __future__ import annotations
@@ -29,14 +33,14 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,11 +107,6 @@ def cli_env(settings: Settings) -> dict[str, str]:
 Sample = tuple[float, float]  # (wall seconds, CPU seconds)
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 # the rows `sipline status` prints, in its order, read by the driver alone (argv: the store)
 BARE_SQLITE = """
 import sqlite3, sys
@@ -138,14 +137,28 @@ def bare_select(settings: Settings) -> list[str]:
     return [sys.executable, "-c", BARE_POSTGRES, url, settings.store_schema or "public"]
 
 
-def time_cli(env: dict[str, str], args: list[str], out: Path) -> Sample:
+def time_cli(env: Mapping[str, str], args: list[str], out: Path) -> Sample:
     """The command's wall time and its own CPU time (user + system); ``args`` are
-    ``sipline``'s unless they start with this interpreter."""
+    ``sipline``'s unless they start with this interpreter.
+
+    The exit is waited for by a blocking ``wait4``, which also gives the child's own
+    resource usage: ``subprocess.run(timeout=…)`` polls with sleeps of up to 50 ms, which
+    added up to 50 ms to each wall time."""
     argv = args if args[0] == sys.executable else [SIPLINE, *args]
     with out.open("wb") as sink:
-        cpu, started = _children_cpu(), time.perf_counter()
-        subprocess.run(argv, env=env, stdout=sink, check=True, timeout=300)
-        return time.perf_counter() - started, _children_cpu() - cpu
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, env=env, stdout=sink)
+        watchdog = threading.Timer(300, process.kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            watchdog.cancel()
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, argv)
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def load() -> str:
@@ -189,8 +202,12 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
         env = cli_env(settings)
         out = tmp / "status.txt"
         timings: dict[str, list[Sample]] = {}
+        baseline: dict[str, list[Sample]] = {}
+        baseline_env = {**env, "PYTHONPATH": args.baseline} if args.baseline else None
 
         def run_cli(name: str, argv: list[str]) -> None:
+            if baseline_env is not None:
+                baseline.setdefault(name, []).append(time_cli(baseline_env, argv, out))
             timings.setdefault(name, []).append(time_cli(env, argv, out))
 
         print(f"  before: {load()}")
@@ -244,6 +261,8 @@ async def measure(settings: Settings, args: argparse.Namespace, tmp: Path) -> No
     print(f"  {'':<48}{'wall: best':>11} {'median':>7} {'CPU: best':>9} {'median':>7} (s)")
     for name, samples in timings.items():
         print(f"  {name:<48}{best_median(samples)}")
+        if name in baseline:
+            print(f"  {'  the same, --baseline':<48}{best_median(baseline[name])}")
 
 
 async def main() -> None:
@@ -252,6 +271,9 @@ async def main() -> None:
     parser.add_argument("--lines", type=int, default=5)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--baseline", help="a directory of another version of the code, timed beside this one"
+    )
     args = parser.parse_args()
     key = generate_key()
     with tempfile.TemporaryDirectory() as tmp:

@@ -133,6 +133,7 @@ def installed_application(settings: Settings) -> InstalledApplication | None:
         client_id=settings.app_client_id,
         client_secret=settings.app_client_secret,
         oauth_server_url=str(settings.app_oauth_server_url),
+        rest_url=settings.app_rest_url,
     )
 
 

@@ -76,6 +76,10 @@ def _amqp_authority_problem(parts: SplitResult) -> str | None:
     return None
 
 
+# where a portal that registered itself by installing the application is reached
+APP_REST_URL = "https://{domain}/rest/"
+
+
 class OAuthApp(BaseModel):
     """A Bitrix24 OAuth application installed on one portal."""
 
@@ -291,6 +295,23 @@ class Settings(BaseSettings):
             "tokens (never taken from the install callback: the client secret goes only here)."
         ),
     )
+    app_rest_url: str = Field(
+        default=APP_REST_URL,
+        description=(
+            "The REST endpoint of a portal registered by an install, `{domain}` standing for "
+            "the portal's domain (never taken from the install callback, whose "
+            "`client_endpoint` anyone who can reach the URL could choose). Change it only for "
+            "portals not served at their own domain, such as the sandbox's."
+        ),
+    )
+
+    @field_validator("app_rest_url")
+    @classmethod
+    def _app_rest_url(cls, value: str) -> str:
+        parts = urlsplit(value.replace("{domain}", "portal.example"))
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("expected an http(s) URL such as https://{domain}/rest/")
+        return value if value.endswith("/") else value + "/"
 
     # --- store ------------------------------------------------------------------
     data_dir: Path = Field(

@@ -8,16 +8,18 @@ import json
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from worker.adapters.store import SqlStore
 from worker.http import http_server
 from worker.http.install import MAX_BODY_BYTES, PATH, InstallRoutes
+from worker.settings import Settings
 from worker.store import PortalRecord
 from worker.store.installs import Application
 
@@ -26,6 +28,7 @@ APP = Application(
     client_id="app.sipline",
     client_secret=SecretStr("app-secret"),
     oauth_server_url="https://oauth.bitrix24.tech/oauth/token/",
+    rest_url="https://{domain}/rest/",
 )
 CANARY = "CANARY0ACCESS0TOKEN0e3b0c44298fc1c149afbf4c8996fb92427ae41e4649"
 
@@ -109,12 +112,41 @@ class Receiver:
 
 @pytest.fixture
 async def receiver(store: SqlStore) -> AsyncIterator[Receiver]:
+    async with _receiver(store, APP) as serving:
+        yield serving
+
+
+@pytest.fixture
+async def without_application(store: SqlStore) -> AsyncIterator[Receiver]:
+    """The install route of a worker with no application configured."""
+    async with _receiver(store, None) as serving:
+        yield serving
+
+
+@asynccontextmanager
+async def _receiver(store: SqlStore, application: Application | None) -> AsyncIterator[Receiver]:
+    routes = InstallRoutes(store=store, application=application)
     async with (
-        http_server([InstallRoutes(store=store, application=APP)], host="127.0.0.1", port=0) as url,
+        http_server([routes], host="127.0.0.1", port=0) as url,
         aiohttp.ClientSession() as session,
     ):
         assert url is not None
         yield Receiver(url + PATH, session, store)
+
+
+async def register(store: SqlStore, **fields: Any) -> None:
+    """An OAuth portal an operator registered (``sipline portals add DOMAIN --oauth``)."""
+    async with store.unit_of_work() as uow:
+        await uow.portals.add(
+            PortalRecord(
+                domain=DOMAIN,
+                auth="oauth",
+                client_id="local.own",
+                client_secret=SecretStr("own-secret"),
+                **fields,
+            )
+        )
+        await uow.commit()
 
 
 async def test_an_install_registers_the_portal_with_its_tokens(receiver: Receiver) -> None:
@@ -308,43 +340,92 @@ async def test_other_media_types_and_oversize_bodies_are_refused(receiver: Recei
 
 
 async def test_without_an_application_only_registered_portals_may_install(
-    store: SqlStore,
+    without_application: Receiver, store: SqlStore
 ) -> None:
-    async with (
-        http_server([InstallRoutes(store=store)], host="127.0.0.1", port=0) as url,
-        aiohttp.ClientSession() as session,
-    ):
-        assert url is not None
-        receiver = Receiver(url + PATH, session, store)
-        status, text = await receiver.post(install_form())
-        assert (status, json.loads(text)) == (403, {"error": "not_registered"})
-        assert await receiver.state() == (None, None)
-        async with store.unit_of_work() as uow:
-            await uow.portals.add(
-                PortalRecord(
-                    domain=DOMAIN,
-                    auth="oauth",
-                    client_id="local.own",
-                    client_secret=SecretStr("own-secret"),
-                )
+    receiver = without_application
+    status, text = await receiver.post(install_form())
+    assert (status, json.loads(text)) == (403, {"error": "not_registered"})
+    assert await receiver.state() == (None, None)
+    await register(store)
+    async with store.unit_of_work() as uow:
+        await uow.portals.add(
+            PortalRecord(
+                domain="hook.bitrix24.test",
+                auth="webhook",
+                webhook_url=SecretStr("https://hook.bitrix24.test/rest/1/code/"),
             )
-            await uow.portals.add(
-                PortalRecord(
-                    domain="hook.bitrix24.test",
-                    auth="webhook",
-                    webhook_url=SecretStr("https://hook.bitrix24.test/rest/1/code/"),
-                )
-            )
-            await uow.commit()
-        status, _ = await receiver.post(install_form())
-        assert status == 200
-        portal, pair = await receiver.state()
-        assert portal is not None
-        assert portal.client_id == "local.own"
-        assert pair == ("access0001", "refresh0001", 1)
-        hooked = install_form(domain="hook.bitrix24.test", member_id=secrets.token_hex(4))
-        status, text = await receiver.post(hooked)
-        assert (status, json.loads(text)) == (409, {"error": "not_oauth"})
-        # a member id already registered for another portal is not taken over
-        status, _ = await receiver.post(install_form(domain="hook.bitrix24.test"))
-        assert status == 403
+        )
+        await uow.commit()
+    status, _ = await receiver.post(install_form())
+    assert status == 200
+    portal, pair = await receiver.state()
+    assert portal is not None
+    assert portal.client_id == "local.own"
+    assert pair == ("access0001", "refresh0001", 1)
+    hooked = install_form(domain="hook.bitrix24.test", member_id=secrets.token_hex(4))
+    status, text = await receiver.post(hooked)
+    assert (status, json.loads(text)) == (409, {"error": "not_oauth"})
+    # a member id already registered for another portal is not taken over
+    status, _ = await receiver.post(install_form(domain="hook.bitrix24.test"))
+    assert status == 403
+
+
+async def test_a_first_install_is_trusted_per_domain_until_the_portal_is_removed(
+    receiver: Receiver,
+) -> None:
+    """Nothing in a first install can be checked (no token is stored yet): with the
+    application configured, whoever posts first for an unregistered domain registers it.
+    The real portal's install is then refused, and changes nothing, until an operator
+    removes the entry (docs/operations.md, "Who is trusted at the first install")."""
+    forged = install_form(member_id="f0f0f0f0", application_token="forged01", access_token="x1")
+    forged["auth[client_endpoint]"] = "https://collector.example/rest/"
+    status, _ = await receiver.post(forged)
+    assert status == 200
+    squatted, _ = await receiver.state()
+    assert squatted is not None
+    # reached at the application's REST URL for the domain, never where the callback says
+    assert squatted.rest_url == f"https://{DOMAIN}/rest/"
+    status, text = await receiver.post(install_form())
+    assert (status, json.loads(text)) == (403, {"error": "not_verified"})
+    portal, pair = await receiver.state()
+    assert portal is not None
+    assert portal.member_id == "f0f0f0f0"
+    assert pair == ("x1", "refresh0001", 1)
+    async with receiver.store.unit_of_work() as uow:
+        assert await uow.portals.remove(DOMAIN)
+        await uow.commit()
+    status, text = await receiver.post(install_form())
+    assert (status, json.loads(text)["status"]) == (200, "installed")
+    portal, pair = await receiver.state()
+    assert portal is not None
+    assert portal.member_id == "a1b2c3d4e5f6"
+    assert pair is not None
+    assert pair[:2] == ("access0001", "refresh0001")
+
+
+async def test_a_portal_registered_with_its_member_id_takes_only_its_own_first_install(
+    without_application: Receiver, store: SqlStore
+) -> None:
+    receiver = without_application
+    await register(store, member_id="a1b2c3d4e5f6")
+    status, text = await receiver.post(install_form(member_id="f0f0f0f0"))
+    assert (status, json.loads(text)) == (403, {"error": "not_verified"})
+    portal, pair = await receiver.state()
+    assert portal is not None
+    assert (portal.application_token, pair) == (None, None)
+    status, _ = await receiver.post(install_form())
+    assert status == 200
+    portal, pair = await receiver.state()
+    assert portal is not None
+    assert portal.application_token is not None
+    assert pair == ("access0001", "refresh0001", 1)
+
+
+def test_the_rest_url_of_installed_portals_is_a_setting() -> None:
+    assert Settings().app_rest_url == "https://{domain}/rest/"
+    sandbox = Settings(app_rest_url="http://127.0.0.1:8080/p/{domain}/rest")
+    assert sandbox.app_rest_url == "http://127.0.0.1:8080/p/{domain}/rest/"
+    with pytest.raises(ValidationError, match="expected an http"):
+        Settings(app_rest_url="ftp://{domain}/rest/")
+    application = replace(APP, rest_url=sandbox.app_rest_url)
+    assert application.rest_url_of(DOMAIN) == f"http://127.0.0.1:8080/p/{DOMAIN}/rest/"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from tests.store.cli_helpers import invoke, store_env
@@ -156,3 +158,37 @@ def test_the_repair_policy_and_account_ownership_options(tmp_path: Path) -> None
     assert policy() == ("observe", 2, False)
     run("set", "hook.bitrix24.test", "--repair-budget", "-1", code=2)
     run("set", "hook.bitrix24.test", "--repair-policy", "fix", code=2)
+
+
+def test_a_portal_registered_with_its_member_id(tmp_path: Path) -> None:
+    """``--member-id``: the first install must come from that Bitrix24 account (the install
+    route's side: tests/oauth/test_install_route.py)."""
+    backend = Backend("sqlite", f"sqlite:///{tmp_path / 'store.db'}", None, generate_key())
+    env = store_env(backend, HOOK_URL=HOOK, APP_SECRET="app-secret")
+
+    def run(*args: str, code: int = 0) -> str:
+        result = invoke(backend, "portals", *args, env=env)
+        assert result.exit_code == code, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def member(domain: str) -> object:
+        return json.loads(run("show", domain, "--json"))["member_id"]
+
+    oauth = ["--oauth", "--client-id", "local.1", "--client-secret-env", "APP_SECRET"]
+    run("add", "app.bitrix24.test", *oauth, "--member-id", "a1b2c3d4e5f6")
+    assert member("app.bitrix24.test") == "a1b2c3d4e5f6"
+    run("set", "app.bitrix24.test", "--member-id", "0f0f0f0f")
+    assert member("app.bitrix24.test") == "0f0f0f0f"
+    run("add", "other.bitrix24.test", *oauth, "--member-id", "not a member id", code=2)
+    run("add", "hook.bitrix24.test", "--webhook-url-env", "HOOK_URL", "--member-id", "ab", code=2)
+
+    async def installed() -> None:
+        async with open_store(backend.settings()) as store, store.unit_of_work() as uow:
+            record = await uow.portals.get("app.bitrix24.test")
+            assert record is not None
+            await uow.portals.update(replace(record, application_token=SecretStr("t")))
+            await uow.commit()
+
+    asyncio.run(installed())
+    run("set", "app.bitrix24.test", "--member-id", "a1b2c3d4e5f6", code=2)
+    assert member("app.bitrix24.test") == "0f0f0f0f"

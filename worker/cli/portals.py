@@ -118,6 +118,10 @@ def portals() -> None:
 @click.option("--oauth-server-url", help="Token endpoint (default: Bitrix24's OAuth server).")
 @click.option("--access-token-env", metavar="VAR", help="Seed the access token from $VAR.")
 @click.option("--refresh-token-env", metavar="VAR", help="Seed the refresh token from $VAR.")
+@click.option(
+    "--member-id",
+    help="OAuth: the portal's Bitrix24 member_id; its first install must come from it.",
+)
 @limit_options
 @click.option("--disabled", is_flag=True, help="Register it switched off.")
 @click.option(
@@ -164,6 +168,8 @@ def _new_record(raw_domain: str, options: dict[str, Any]) -> PortalRecord:
     if options["oauth"] == (hook is not None):
         raise entries.InvalidEntry("give exactly one of --webhook-url(-env) or --oauth")
     if hook is not None:
+        if options["member_id"] is not None:
+            raise entries.InvalidEntry("--member-id is for OAuth portals (--oauth)")
         return PortalRecord(auth="webhook", webhook_url=hook, **common)
     secret = _secret_env("--client-secret-env", options["client_secret_env"])
     if not options["client_id"] or secret is None:
@@ -175,6 +181,7 @@ def _new_record(raw_domain: str, options: dict[str, Any]) -> PortalRecord:
         client_id=options["client_id"],
         client_secret=secret,
         rest_url=options["rest_url"] or f"https://{name}/rest/",
+        member_id=None if options["member_id"] is None else entries.member_id(options["member_id"]),
         **common,
     )
 
@@ -259,6 +266,10 @@ def show(env_file: Path | None, domain: str, as_json: bool) -> None:
 @click.option("--webhook-url-env", metavar="VAR", help="Read the new webhook URL from $VAR.")
 @click.option("--client-id", help="A new client id (OAuth portals).")
 @click.option("--client-secret-env", metavar="VAR", help="Read a new client secret from $VAR.")
+@click.option(
+    "--member-id",
+    help="OAuth: pin the portal's member_id (before its first install; not once installed).",
+)
 @limit_options
 @click.option(
     "--owns-voximplant-account/--no-owns-voximplant-account",
@@ -317,6 +328,14 @@ def _changes(current: PortalRecord, options: dict[str, Any]) -> PortalRecord:
             raise entries.InvalidEntry(f"{current.domain} is a webhook portal: no OAuth client")
         changes |= {"client_secret": secret or current.client_secret}
         changes |= {"client_id": options["client_id"] or current.client_id}
+    if options["member_id"] is not None:
+        if current.auth != "oauth":
+            raise entries.InvalidEntry(f"{current.domain} is a webhook portal: no member_id")
+        if current.application_token is not None:
+            raise entries.InvalidEntry(
+                f"{current.domain} is installed: its member_id came with the install"
+            )
+        changes["member_id"] = entries.member_id(options["member_id"])
     if not changes:
         raise entries.InvalidEntry("nothing to change: give at least one option")
     return replace(current, **changes)

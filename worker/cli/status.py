@@ -8,13 +8,16 @@ together.
 ``--rebuild`` first forgets the projection and reads the event log again from its first
 offset (the worker's own projector carries on from there).
 
-Exit codes: 0 shown (also when nothing matches); 1 the store or the broker could not be
-reached, or the event log is missing; 2 a bad option or bad settings (one line on stderr).
+Exit codes: 0 shown (also when nothing matches, and when the reader stopped reading, as
+``sipline status | head`` does: the rest is not printed, quietly); 1 the store or the
+broker could not be reached, or the event log is missing; 2 a bad option or bad settings
+(one line on stderr).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -65,10 +68,10 @@ async def show(
     settings: Settings, selection: Selection, *, json_out: bool, terminal: bool, width: int
 ) -> None:
     """Print the selected lines as the store streams them, a portal at a time."""
-    from worker.adapters.store import open_store
+    from worker.adapters.store import open_reader
 
     async with (
-        open_store(settings) as store,
+        open_reader(settings) as store,
         StatusQuery(store=store).listing(selection, batch=LISTING_BATCH) as listing,
     ):
         if json_out:
@@ -85,12 +88,24 @@ async def show(
         _write(text)
 
 
+class OutputClosed(Exception):
+    """Whoever reads the output stopped reading (``| head``). Not an ``OSError``, so that it
+    passes through the unit of work, which reports those as the store's own failures."""
+
+
 def _write(text: list[str]) -> None:
     """Print ``text`` (lines) in one write, and empty it: a write (or a click.echo) per
     portal cost more than laying the portal out."""
-    sys.stdout.write("\n".join(text) + "\n")
-    sys.stdout.flush()
+    _out("\n".join(text) + "\n")
     text.clear()
+
+
+def _out(chunk: str) -> None:
+    try:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosed from None
 
 
 async def _print_json(listing: Listing) -> None:
@@ -99,7 +114,7 @@ async def _print_json(listing: Listing) -> None:
 
     Encoded by pydantic-core's ``to_json`` (compact, UTF-8 as it is): three times as fast
     as ``json.dumps`` on 50,000 lines, which the document is written for."""
-    out = sys.stdout
+    out = _Output()
     out.write('{"lines":[')
     portals = []
     lines: list[dict[str, Any]] = []
@@ -118,7 +133,11 @@ async def _print_json(listing: Listing) -> None:
     out.write(',"last_sweep":')
     out.write(to_json(sweep_json(listing.last_sweep)).decode())
     out.write("}\n")
-    out.flush()
+
+
+class _Output:
+    def write(self, chunk: str) -> None:
+        _out(chunk)
 
 
 @click.command()
@@ -162,9 +181,13 @@ def status(  # noqa: PLR0917 (click passes options by position)
     terminal = sys.stdout.isatty() and not json_out
     width = shutil.get_terminal_size((120, 40)).columns
     with _no_cycle_collection():
-        run_store_command(
-            lambda: show(settings, selection, json_out=json_out, terminal=terminal, width=width)
-        )
+        try:
+            run_store_command(
+                lambda: show(settings, selection, json_out=json_out, terminal=terminal, width=width)
+            )
+        except OutputClosed:
+            # the interpreter flushes stdout on its way out: point it at nothing first
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @contextmanager

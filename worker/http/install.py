@@ -34,7 +34,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from worker.errors import SiplineError
-from worker.ops.portals import InvalidEntry
+from worker.ops.portals import MEMBER_ID, InvalidEntry
 from worker.ops.portals import domain as checked_domain
 from worker.store import Store, StoreUnavailable
 from worker.store.installs import INSTALL, AppEvent, Application, InstallRefused, apply_event
@@ -48,7 +48,6 @@ FORM = "application/x-www-form-urlencoded"
 
 _KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[[A-Za-z0-9_]*\])*)$")
 _EVENT = re.compile(r"^ON[A-Z0-9_]{1,60}$")
-_MEMBER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,512}$")  # printable ASCII, no spaces
 _STATUS = {"not_verified": 403, "not_registered": 403, "not_oauth": 409}
 
@@ -183,7 +182,7 @@ def parse_event(fields: dict[str, Any]) -> AppEvent:
         domain = checked_domain(str(_text(auth, "domain", "auth[domain]")))
     except InvalidEntry:
         raise Malformed("auth[domain] is not a portal domain") from None
-    member_id = _matching(str(_text(auth, "member_id", "auth[member_id]")), _MEMBER, "member_id")
+    member_id = _matching(str(_text(auth, "member_id", "auth[member_id]")), MEMBER_ID, "member_id")
     install = event == INSTALL
 
     def token(name: str, *, required: bool) -> SecretStr | None:

@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from worker.adapters.bitrix24.redact import mask_url
 from worker.store import PortalRecord, TokenRecord
 
+# a portal's member_id (Bitrix24 sends 32 hex digits; any id of this shape is accepted)
+MEMBER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DOMAIN = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
 )
@@ -34,6 +36,13 @@ def domain(value: str) -> str:
     if not DOMAIN.fullmatch(name):
         raise InvalidEntry(f"{value!r} is not a portal domain (e.g. example.bitrix24.ru)")
     return name
+
+
+def member_id(value: str) -> str:
+    """A Bitrix24 account's ``member_id``, as its install callback carries it."""
+    if not MEMBER_ID.fullmatch(value):
+        raise InvalidEntry("--member-id: expected letters, digits, _ or - (at most 64)")
+    return value
 
 
 def bucket(value: str) -> tuple[int, float]:

@@ -152,9 +152,9 @@ class Sandbox(Served):
         return self._auth
 
     def application(self) -> dict[str, str]:
-        """``app_client_id``, ``app_client_secret`` and ``app_oauth_server_url`` of the
-        application the portals install (``sandbox-ctl install``), when the sandbox runs
-        OAuth and every portal has the same one; else nothing."""
+        """``app_client_id``, ``app_client_secret``, ``app_oauth_server_url`` and
+        ``app_rest_url`` of the application the portals install (``sandbox-ctl install``),
+        when the sandbox runs OAuth and every portal has the same one; else nothing."""
         apps = {(p.options.oauth_client_id, p.options.oauth_client_secret) for p in self.portals}
         if self._auth != "oauth" or len(apps) != 1:
             return {}
@@ -163,6 +163,10 @@ class Sandbox(Served):
             "app_client_id": client_id,
             "app_client_secret": client_secret,
             "app_oauth_server_url": self._advertised(self.portals[0].token_url),
+            # its portals are not at their domains: /p/DOMAIN/rest/ of the sandbox's host
+            "app_rest_url": self._advertised(
+                self.portals[0].rest_url.replace(self.portals[0].domain, "{domain}")
+            ),
         }
 
     def settings(self) -> dict[str, Any]:

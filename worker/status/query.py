@@ -9,7 +9,7 @@ orders and limits; nothing here loads every line to pick some of them (50,000 li
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -135,10 +135,11 @@ class StatusQuery:
                 else counts_by_portal(await uow.lines.counts())
             )
             sweep = await uow.lines.last_sweep()
-            batches = uow.lines.read(
+            read = uow.lines.read(
                 selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC, batch=batch
             )
-            yield Listing(counts, sweep, batches)
+            async with aclosing(read) as batches:  # however the block ends (`| head`)
+                yield Listing(counts, sweep, batches)
 
     async def overview(
         self,

@@ -16,8 +16,12 @@ check them by (facts and sources: ``api-facts.md``, "App install and uninstall")
 
 Who may install: with the application configured (``SIPLINE_APP_CLIENT_ID``/``_SECRET``) any
 portal; without it only a portal an operator registered first (``sipline portals add
---oauth``: its own client id and secret are kept). Everything refused raises
-:class:`InstallRefused` and changes nothing; no message quotes a token.
+--oauth``: its own client id and secret are kept), and from its ``member_id`` where the
+operator gave one. A first install is trusted on first use (nothing is stored to check it
+against), so nothing it names is used as an address: a portal it registers is reached at
+the application's REST URL for its domain, not at the callback's ``client_endpoint``.
+Everything refused raises :class:`InstallRefused` and changes nothing; no message quotes a
+token (docs/operations.md, "Who is trusted at the first install").
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ class Application:
     client_id: str
     client_secret: SecretStr
     oauth_server_url: str
+    # the REST endpoint of a portal it registers, "{domain}" for the portal's domain
+    # (SIPLINE_APP_REST_URL): never the callback's client_endpoint, which is not checked
+    rest_url: str
+
+    def rest_url_of(self, domain: str) -> str:
+        return self.rest_url.replace("{domain}", domain)
 
 
 class InstallRefused(StoreError):
@@ -158,7 +168,7 @@ def _new_portal(event: AppEvent, application: Application | None) -> PortalRecor
         auth="oauth",
         client_id=application.client_id,
         client_secret=application.client_secret,
-        rest_url=event.client_endpoint,
+        rest_url=application.rest_url_of(event.domain),
         oauth_server_url=application.oauth_server_url,
         member_id=event.member_id,
         application_token=event.application_token,

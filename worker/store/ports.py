@@ -15,7 +15,7 @@ do no network I/O inside, with one deliberate exception: :func:`worker.store.ref
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -145,10 +145,12 @@ class LineRepository(Protocol):
         limit: int | None = None,
         first_with: Collection[str] = (),
         batch: int = 1000,
-    ) -> AsyncIterator[list[LineRecord]]:
+    ) -> AsyncGenerator[list[LineRecord], None]:
         """The lines ``where`` selects, in batches of up to ``batch``, filtered and ordered
         by the store, never all held at once: by portal, then their verdict's place in
         ``order`` (None: unchecked; a verdict not in it comes last), then config id.
+        A reader that may stop early closes it (``contextlib.aclosing``) within its unit
+        of work: left to the garbage collector, its cursor is closed after its connection.
 
         ``after``: only the lines past that key (keyset paging); ``limit``: at most that
         many; ``first_with``: the portals that have a live line whose verdict is one of

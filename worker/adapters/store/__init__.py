@@ -7,6 +7,9 @@ Entry points for the CLI and the bootstrap::
 
     await upgrade(settings)                          # ``sipline store upgrade``
 
+    async with open_reader(settings) as store:     # a read: on SQLite, without asyncio's
+        ...                                          # driver when nothing needs doing first
+
 Everything else sees :mod:`worker.store`'s protocols only.
 """
 
@@ -14,10 +17,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.adapters.store.crypto import Cipher, generate_key
 from worker.adapters.store.engine import create_engine
@@ -25,10 +27,15 @@ from worker.adapters.store.location import Location, resolve
 from worker.adapters.store.migrate import SchemaState, head_revision
 from worker.adapters.store.migrate import state as schema_state
 from worker.adapters.store.migrate import upgrade as upgrade_schema
+from worker.adapters.store.reading import ReadingStore
 from worker.adapters.store.repositories.base import Clock
 from worker.adapters.store.store import SqlStore, SqlUnitOfWork, unavailable, utcnow
 from worker.settings import Settings
+from worker.store import Store
 from worker.store.errors import StoreSchemaError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 
@@ -40,6 +47,7 @@ __all__ = [
     "generate_key",
     "head_revision",
     "inspect_schema",
+    "open_reader",
     "open_store",
     "resolve",
     "upgrade",
@@ -75,6 +83,26 @@ async def open_store(
         yield store
     finally:
         await store.close()
+
+
+@asynccontextmanager
+async def open_reader(settings: Settings) -> AsyncIterator[Store]:
+    """A store to read (read-only units of work only), closed on exit.
+
+    An SQLite store that is ready as it stands (schema at the head, key checked) is read
+    synchronously (:class:`~worker.adapters.store.reading.ReadingStore`: the same
+    repositories and queries, no event loop's driver); anything else is
+    :func:`open_store`'s, with its upgrade, key recording and errors."""
+    location = resolve(settings)
+    reading = ReadingStore.open(location, Cipher(settings.store_key))
+    if reading is None:
+        async with open_store(settings, location=location) as store:
+            yield store
+        return
+    try:
+        yield reading
+    finally:
+        await reading.close()
 
 
 async def _prepare(store: SqlStore, settings: Settings, *, auto_upgrade: bool | None) -> None:

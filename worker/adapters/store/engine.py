@@ -7,18 +7,26 @@ deadlocking on a lock upgrade), plain ``BEGIN`` for a read-only one.
 
 PostgreSQL: asyncpg, the schema as the connection's ``search_path``, a pre-ping so a
 connection the server dropped is replaced rather than failing a unit of work.
+
+:func:`create_sync_sqlite_engine` is the same SQLite set-up over the standard library's
+driver, with no event loop or thread in between: ``sipline status`` reads through it
+(:mod:`worker.adapters.store.reading`). SQLAlchemy's asyncio layer, which imports its ORM,
+is imported only when an async engine is made.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import URL, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 
 from worker.adapters.store.location import Location
 from worker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 READONLY = "sipline_readonly"
 BUSY_TIMEOUT_MS = 15_000
@@ -26,8 +34,14 @@ CONNECT_TIMEOUT = 10.0
 
 
 def create_engine(location: Location) -> AsyncEngine:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     if location.backend == "sqlite":
-        return _sqlite(location)
+        engine = create_async_engine(
+            _sqlite_file(location), connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}
+        )
+        _sqlite_rules(engine.sync_engine)
+        return engine
     connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
     if location.schema:
         connect_args["server_settings"] = {"search_path": location.schema}
@@ -36,7 +50,17 @@ def create_engine(location: Location) -> AsyncEngine:
     )
 
 
-def _sqlite(location: Location) -> AsyncEngine:
+def create_sync_sqlite_engine(location: Location) -> Engine:
+    """An engine over the standard library's ``sqlite3`` for the SQLite store at
+    ``location``, with the same rules as the async one."""
+    url = _sqlite_file(location).set(drivername="sqlite+pysqlite")
+    engine = create_sync_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    _sqlite_rules(engine)
+    return engine
+
+
+def _sqlite_file(location: Location) -> URL:
+    """The store's URL, its file (and directory) created if missing, owner-only."""
     path = location.path
     assert path is not None
     try:
@@ -48,9 +72,13 @@ def _sqlite(location: Location) -> AsyncEngine:
             f"the store file {path} cannot be created ({exc.strerror or type(exc).__name__}); "
             "set SIPLINE_DATA_DIR or SIPLINE_STORE_URL"
         ) from None
-    engine = create_async_engine(location.url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    return location.url
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+def _sqlite_rules(engine: Engine) -> None:
+    """WAL, the busy timeout, foreign keys, and transactions we begin ourselves."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
@@ -60,12 +88,10 @@ def _sqlite(location: Location) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         readonly = connection.get_execution_options().get(READONLY, False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
-
-    return engine
 
 
 def _enter_wal(cursor: Any) -> None:

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Connection, column, func, select, table, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from worker.adapters.store.location import Location
 from worker.store.errors import StoreSchemaError
@@ -33,6 +32,7 @@ from worker.store.errors import StoreSchemaError
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 logger = logging.getLogger(__name__)
 
@@ -79,17 +79,22 @@ def code_head() -> str:
     return max(name.split("_", 1)[0] for name in names if name[0].isdigit())
 
 
-async def _stored(engine: AsyncEngine) -> str | None:
+def stored_revision(connection: Connection) -> str | None:
     """The revision the schema is at, by a plain read of Alembic's table; None when the
     table is missing, empty or holds more than one revision (Alembic then decides)."""
+    try:
+        rows = connection.execute(select(_VERSION.c.version_num)).all()
+    except DBAPIError:
+        return None
+    return rows[0][0] if len(rows) == 1 else None
+
+
+async def _stored(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         await conn.execution_options(sipline_readonly=True)  # in place
-        try:
-            rows = (await conn.execute(select(_VERSION.c.version_num))).all()
-        except DBAPIError:
-            rows = []
+        revision = await conn.run_sync(stored_revision)
         await conn.rollback()
-    return rows[0][0] if len(rows) == 1 else None
+    return revision
 
 
 def _state(connection: Connection, where: str) -> SchemaState:

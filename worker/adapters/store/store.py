@@ -6,10 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from worker.adapters.store.crypto import Cipher
 from worker.adapters.store.engine import READONLY
@@ -31,7 +31,14 @@ from worker.adapters.store.tables import (
 )
 from worker.store.errors import StoreUnavailable
 
+if TYPE_CHECKING:
+    # the asyncio layer (which imports SQLAlchemy's ORM) only where an engine is made
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 logger = logging.getLogger(__name__)
+
+# the check value of the key the store's secrets are encrypted with (none: no secret yet)
+KEY_CHECK_QUERY = select(store_meta.c.value).where(store_meta.c.key == KEY_CHECK)
 
 
 def unavailable(location: Location, exc: BaseException) -> StoreUnavailable:
@@ -106,8 +113,7 @@ class SqlStore:
         """
         async with self.unit_of_work(readonly=not self.cipher.has_key) as uow:
             conn = uow.connection
-            query = select(store_meta.c.value).where(store_meta.c.key == KEY_CHECK)
-            check = (await conn.execute(query)).scalar_one_or_none()
+            check = (await conn.execute(KEY_CHECK_QUERY)).scalar_one_or_none()
             if check is not None:
                 self.cipher.verify(check, where=self.location.display)
                 return
