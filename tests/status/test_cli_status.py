@@ -109,3 +109,18 @@ async def test_rebuild_without_a_broker_is_one_line_and_exit_1(
     result = await invoke(backend, "status", "--rebuild", env=env)
     assert result.exit_code == 1
     assert "cannot reach the broker" in result.stderr
+
+
+async def test_a_portal_that_needs_authorising_again_heads_the_output(
+    backend: Backend, store: SqlStore
+) -> None:
+    from tests.status.test_http import _mark_lost
+
+    await fill(store)
+    await _mark_lost(store, "beta.test")
+    result = await invoke(backend, "status")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("portal beta.test NEEDS AUTHORISING AGAIN since ")
+    assert "(refresh_lost)" in first
+    assert "sipline dlq replay --reason reauthorization_required" in first
