@@ -308,7 +308,7 @@ async def test_portals_come_in_pages_registered_or_with_lines(
     assert by_domain["p04.test"]["verdicts"] == {"config_drift": 2, "in_sync": 1}
 
 
-async def _mark_lost(store: SqlStore, portal: str) -> None:
+async def mark_lost(store: SqlStore, portal: str) -> None:
     """An OAuth portal whose pair was lost in flight (as a refresher's invalid_grant marks it)."""
     async with store.unit_of_work() as uow:
         await uow.tokens.put(
@@ -327,7 +327,7 @@ async def test_portals_api_and_page_show_a_portal_that_needs_authorising_again(
     client: TestClient[web.Request, web.Application], store: SqlStore
 ) -> None:
     await fill(store)
-    await _mark_lost(store, "alpha.test")
+    await mark_lost(store, "alpha.test")
     body = await (await client.get("/v1/portals")).json()
     marks = {p["portal"]: p["reauthorization"] for p in body["portals"]}
     assert marks["beta.test"] is None

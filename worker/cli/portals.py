@@ -289,14 +289,22 @@ def set_(env_file: Path | None, domain: str, **options: Any) -> None:
     """Change a portal's entry; only the options given change.
 
     A new OAuth pair (``--access-token-env`` and ``--refresh-token-env``) replaces the
-    stored one and clears the portal's need to be authorised again."""
+    stored one and clears the portal's need to be authorised again; alone, it may also be
+    given to an OAuth portal of ``SIPLINE_PORTALS`` (whose pair the store keeps)."""
     settings = store_settings(env_file)
     name = _entry(lambda: entries.domain(domain))
     tokens = _seed_tokens({**options, "oauth": True})
 
-    async def work(store: Store) -> PortalRecord | None:
+    async def work(store: Store) -> str | None:
         async with store.unit_of_work() as uow:
             current = await uow.portals.get(name)
+            if current is None and tokens is not None and not _any_change(options):
+                # an OAuth portal of SIPLINE_PORTALS: its pair lives in the store alone
+                if await uow.tokens.get(name) is None:
+                    return None
+                await uow.tokens.put(name, **tokens)
+                await uow.commit()
+                return f"updated {name}'s OAuth tokens"
             if current is None:
                 return None
             changed = current
@@ -307,12 +315,12 @@ def set_(env_file: Path | None, domain: str, **options: Any) -> None:
                     _entry(lambda: _no_tokens(current))
                 await uow.tokens.put(name, **tokens)
             await uow.commit()
-            return changed
+            return f"updated {changed.domain} (version {changed.version})"
 
-    changed: PortalRecord | None = _with_store(settings, work)
-    if changed is None:
+    done: str | None = _with_store(settings, work)
+    if done is None:
         fail(f"portal {name} is not registered", 1)
-    click.echo(f"updated {changed.domain} (version {changed.version})")
+    click.echo(done)
 
 
 def _no_tokens(current: PortalRecord) -> None:
