@@ -140,3 +140,9 @@ class ReauthorizationRequired(AuthorizationError):
 
     code = "OAUTH_REAUTHORIZATION_REQUIRED"
     dead_letter_reason = "reauthorization_required"
+
+    def __init__(self, message: str, *, reason: str, marked_now: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.marked_now = marked_now
+        """True for the one refresh that found the pair gone and marked the portal."""

@@ -34,6 +34,8 @@ from worker.adapters.bitrix24.redact import Redactor
 from worker.adapters.bitrix24.tokens import SharedTokens
 from worker.adapters.store import SqlStore, open_store
 from worker.errors import ReauthorizationRequired
+from worker.observability.metrics import Metrics
+from worker.observability.upstream import UpstreamObserver
 from worker.runtime.policy import Action, RetryPolicy
 from worker.sandbox.portal import PortalOptions
 from worker.sandbox.portal.server import SandboxPortal
@@ -89,6 +91,7 @@ def _auth(
     refresh: str,
     *,
     timeout: float = 10.0,
+    observer: object | None = None,
 ) -> OAuthAuth:
     app = OAuthApp(
         client_id=portal.options.oauth_client_id,
@@ -105,7 +108,7 @@ def _auth(
         store=SharedTokens(store, lease=LEASE),  # type: ignore[arg-type]
         timeout=aiohttp.ClientTimeout(total=timeout),
         redactor=Redactor(),
-        observer=Quiet(),
+        observer=observer or Quiet(),  # type: ignore[arg-type]
     )
 
 
@@ -138,7 +141,9 @@ async def test_a_refresher_killed_after_the_rotation_leaves_a_portal_marked_lost
     async with _two_processes(backend) as (portal, session, first_store, second_store):
         access, refresh = await _install(first_store, portal)
         killed = _auth(first_store, portal, session, access, refresh)
-        successor = _auth(second_store, portal, session, access, refresh)
+        metrics = Metrics()
+        observer = UpstreamObserver(metrics=metrics)
+        successor = _auth(second_store, portal, session, access, refresh, observer=observer)
         portal.set_faults(token_stall_seconds=3)  # rotated, then no answer for 3 s
         dying = asyncio.create_task(killed.refresh(access))
         await _rotated(portal, 1)
@@ -172,6 +177,10 @@ async def test_a_refresher_killed_after_the_rotation_leaves_a_portal_marked_lost
                 "reauthorization_required",
             )
         assert (_rejections(portal), portal.counters.token_refreshes) == (1, 1)
+        marked = metrics.registry.get_sample_value(
+            "sipline_oauth_reauthorizations_required_total", {"reason": "refresh_lost"}
+        )
+        assert marked == 1.0  # once, by the process that found the pair gone
         marks = [r for r in caplog.records if "needs authorising again" in r.getMessage()]
         assert len(marks) == 1
         assert marks[0].levelno == logging.ERROR

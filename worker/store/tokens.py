@@ -254,7 +254,7 @@ async def _refused_refresh(
         detail,
         ReauthorizationRequired.dead_letter_reason,
     )
-    raise _reauth_error(portal, mark)
+    raise _reauth_error(portal, mark, marked_now=True)
 
 
 async def _end_refresh(store: Store, portal: str, current: TokenRecord, *, answered: bool) -> None:
@@ -282,12 +282,16 @@ def _same(one: RefreshIntent | None, other: RefreshIntent | None) -> bool:
     )
 
 
-def _reauth_error(portal: str, mark: Reauthorization) -> ReauthorizationRequired:
+def _reauth_error(
+    portal: str, mark: Reauthorization, *, marked_now: bool = False
+) -> ReauthorizationRequired:
     return ReauthorizationRequired(
         f"portal {portal} needs authorising again since "
         f"{mark.since.isoformat(timespec='seconds')} ({mark.reason}): {mark.detail}. "
         "Install the application on the portal again (or set new tokens), then replay "
-        f"the dead letters with reason {ReauthorizationRequired.dead_letter_reason}"
+        f"the dead letters with reason {ReauthorizationRequired.dead_letter_reason}",
+        reason=mark.reason,
+        marked_now=marked_now,
     )
 
 

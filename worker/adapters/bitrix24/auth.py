@@ -231,6 +231,9 @@ class OAuthAuth:
                 )
             except ReauthorizationRequired as exc:
                 self._reauth, self._reauth_checked = exc, time.monotonic()
+                report = getattr(self._observer, "on_reauthorization_required", None)
+                if exc.marked_now and report is not None:
+                    report(portal=self._portal, reason=exc.reason)
                 raise
             except OSError as exc:
                 if issued is None:
