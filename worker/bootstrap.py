@@ -317,7 +317,13 @@ async def application(
             routes = status_routes(
                 store=store, amqp_url=settings.amqp_url.get_secret_value(), names=names
             )
-            routes.append(InstallRoutes(store=store, application=installed_application(settings)))
+            routes.append(
+                InstallRoutes(
+                    store=store,
+                    application=installed_application(settings),
+                    configured=settings.portals,
+                )
+            )
         http_url = None
         if metrics is not None:
             metrics.watch(worker)

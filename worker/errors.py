@@ -128,3 +128,21 @@ class AuthorizationError(NeedsOperator):
     """Credentials, scopes or rights are wrong; an operator must act."""
 
     code = "AUTHORIZATION_ERROR"
+
+
+class ReauthorizationRequired(AuthorizationError):
+    """A portal's OAuth pair is gone (its refresh token was refused): the application must be
+    installed again, or given new tokens, before the portal's commands can run.
+
+    Dead-lettered with its own reason, ``reauthorization_required``, so the parked commands
+    of such portals can be told apart and replayed once the portal is installed again.
+    """
+
+    code = "OAUTH_REAUTHORIZATION_REQUIRED"
+    dead_letter_reason = "reauthorization_required"
+
+    def __init__(self, message: str, *, reason: str, marked_now: bool = False) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.marked_now = marked_now
+        """True for the one refresh that found the pair gone and marked the portal."""

@@ -119,7 +119,7 @@ def fleet_spec(values: dict[str, Any]) -> Any:
 @contextlib.asynccontextmanager
 async def fleet_tap(values: dict[str, Any]) -> AsyncIterator[Tap]:
     """The taps on a fleet topology; the shard queues go with it on the way out."""
-    async with tap(AMQP_URL, fleet_spec(values)) as tapped:
+    async with tap(AMQP_URL, fleet_spec(values), keep_dead_letters=True) as tapped:
         try:
             yield tapped
         finally:

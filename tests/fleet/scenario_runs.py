@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from typing import Any
 
 import aio_pika
 import aiohttp
+from pydantic import SecretStr
 
 from tests.amqp_helpers import AMQP_URL
 from tests.fleet.procs import (
@@ -27,6 +31,7 @@ from tests.fleet.procs import (
     shared_store,
 )
 from tests.fleet.scenario import (
+    FINAL,
     Arrivals,
     FinalState,
     Workload,
@@ -37,10 +42,14 @@ from tests.fleet.scenario import (
 )
 from tests.resilience.conftest import unique_prefix
 from tests.resilience.ledger import Tally, Tap
-from tests.resilience.processes import WorkerProcess, until
+from tests.resilience.processes import REPO, WorkerProcess, _clean_env, until, worker_env
+from worker.adapters.store import open_store
 from worker.fleet.shards import assign, portal_weights, shard_of
 from worker.fleet.status import FleetStatus, read_status
 from worker.fleet.topology import FleetNames
+from worker.http.install import PATH as INSTALL_PATH
+from worker.runtime.policy import REAUTHORIZATION_REQUIRED
+from worker.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,11 @@ class Figures:
     longest_wait: float = 0.0
     longest_wait_restart: float | None = None
     restart_seconds: float | None = None
+    orphaned: list[str] = field(default_factory=list)  # the killed process's portals
+    stalled: str | None = None  # the portal whose refresh the kill was made to land in
+    lost_pairs: dict[str, str] = field(default_factory=dict)  # portal → why (store's mark)
+    parked: dict[str, tuple[str, str]] = field(default_factory=dict)  # id → (portal, reason)
+    replayed: list[str] = field(default_factory=list)  # the parked commands replayed
 
     def summary(self) -> dict[str, Any]:
         tally = self.tally
@@ -100,6 +114,8 @@ class Figures:
             "longest wait of a command (s)": round(self.longest_wait, 1),
             "longest wait during the rolling restart (s)": _round(self.longest_wait_restart),
             "rolling restart seconds": _round(self.restart_seconds),
+            "OAuth pairs lost in flight (installed again)": self.lost_pairs,
+            "commands parked, then replayed": len(self.replayed),
         }
 
 
@@ -115,6 +131,21 @@ class Run:
     group: Members
     session: aiohttp.ClientSession
     connection: aio_pika.abc.AbstractConnection
+
+    def values_portals(self) -> dict[str, Any]:
+        """The sandbox's portals as the members' settings name them (``SIPLINE_PORTALS``)."""
+        portals: dict[str, Any] = self.sandbox.info["settings"]["portals"]
+        return portals
+
+    def store_settings(self) -> Settings:
+        """Settings that open the store the members share."""
+        v = self.values
+        return Settings(
+            _env_file=None,
+            store_url=SecretStr(v["store_url"]),
+            store_schema=v["store_schema"],
+            store_key=SecretStr(v["store_key"]),
+        )
 
     async def status(self) -> FleetStatus:
         return await read_status(
@@ -280,18 +311,28 @@ def _publishing(
     return asyncio.create_task(publish())
 
 
-async def kill_one(directory: Path, sizes: Sizes, limit: float = 300) -> Figures:
-    """Scenario 2: kill -9 one of three while commands flow."""
+async def kill_one(
+    directory: Path, sizes: Sizes, limit: float = 300, *, inside_a_refresh: bool = False
+) -> Figures:
+    """Scenario 2: kill -9 one of three while commands flow; ``inside_a_refresh``: while it
+    waits for the answer of a refresh the OAuth server has made (the pair is then lost)."""
     figures = Figures()
     async with three(directory, sizes, "s2") as scene, watching(scene.run.tapped.ledger) as got:
         run, victim = scene.run, scene.workers[1]
         orphaned = run.portals_of(await run.status(), victim)
+        figures.orphaned = orphaned
         stop = asyncio.Event()
         publishing = _publishing(run, scene.workload, got, sizes, stop)
         third = len(run.sandbox.portals) * sizes.lines_per_portal * max(1, sizes.rounds // 3)
         await until(lambda: len(got.finished) >= third, limit=300, what="a third of the work")
+        stalled = None
+        if inside_a_refresh:
+            stalled = await _stall_a_refresh(run, orphaned)
         victim.kill()
         killed_at = time.monotonic()
+        if stalled is not None:
+            await _token_stall(run, stalled, 0)
+            figures.stalled = stalled
 
         def resumed() -> bool:
             return all(got.first_after(p, killed_at) is not None for p in orphaned)
@@ -302,8 +343,130 @@ async def kill_one(directory: Path, sizes: Sizes, limit: float = 300) -> Figures
         stop.set()
         await publishing
         await run.finish(scene.workload, got, figures, limit=limit)
+        await recover_lost_pairs(run, scene, got, figures, limit=limit)
         scene.conclude(got, figures)
     return figures
+
+
+def _oauth_portals(run: Run) -> set[str]:
+    return {p for p, entry in run.values_portals().items() if "oauth" in entry}
+
+
+async def _token_stall(run: Run, portal: str, seconds: float) -> None:
+    url = f"{run.sandbox.info['portals'][portal]['admin_url']}faults"
+    async with run.session.post(url, json={"token_stall_seconds": seconds}) as response:
+        assert response.status == 200, await response.text()
+
+
+async def _refreshes(run: Run, portal: str) -> int:
+    url = f"{run.sandbox.info['portals'][portal]['admin_url']}counters"
+    async with run.session.get(url) as response:
+        assert response.status == 200, await response.text()
+        return int((await response.json())["token_refreshes"])
+
+
+async def _stall_a_refresh(run: Run, orphaned: list[str]) -> str:
+    """An OAuth portal of the victim whose token endpoint now holds every answer after the
+    rotation; returns once the victim's refresh of it has been made (and hangs)."""
+    portal = sorted(set(orphaned) & _oauth_portals(run))[0]
+    before = await _refreshes(run, portal)
+    await _token_stall(run, portal, 60)
+
+    async def hanging() -> bool:
+        """Rotated since, and a refresh recorded in flight that stays so (it waits for the
+        held answer; one that began before the stall would have completed)."""
+        if await _refreshes(run, portal) <= before:
+            return False
+        first = await _in_flight(run, portal)
+        await asyncio.sleep(0.5)
+        return first is not None and first == await _in_flight(run, portal)
+
+    await until(hanging, limit=60, what=f"a refresh of {portal}'s token to hang", every=0.05)
+    return portal
+
+
+async def _in_flight(run: Run, portal: str) -> object:
+    async with open_store(run.store_settings()) as store, store.unit_of_work(readonly=True) as uow:
+        tokens = await uow.tokens.get(portal)
+    return None if tokens is None else tokens.in_flight
+
+
+async def _lost_pairs(run: Run) -> dict[str, str]:
+    """portal → reason, for every portal the store marks as needing authorising again."""
+    async with open_store(run.store_settings()) as store, store.unit_of_work(readonly=True) as uow:
+        marked = await uow.tokens.needing_reauth()
+    return {t.portal: t.reauth.reason for t in marked if t.reauth is not None}
+
+
+async def recover_lost_pairs(
+    run: Run, scene: Scene, got: Arrivals, figures: Figures, *, limit: float
+) -> None:
+    """What the runbook says for a pair lost in flight: the portals the store marks are
+    installed again (the sandbox's install flow, against a running member), then the
+    parked dead letters are replayed (``sipline dlq replay --reason
+    reauthorization_required``); waits until each replayed command has its outcome."""
+    figures.lost_pairs = await _lost_pairs(run)
+    ledger = run.tapped.ledger
+    for seen in ledger.dead:
+        body = json.loads(seen.body)
+        figures.parked[str(body.get("id"))] = (
+            str(body.get("portal")),
+            str(seen.headers.get("x-sipline-reason")),
+        )
+    if not figures.lost_pairs:
+        return
+    receiver = next(w for w in scene.workers if w.running())
+    for portal in figures.lost_pairs:
+        done = await _cli(
+            run, "sandbox-ctl", "install", "--env-file", str(run.sandbox.dotenv),
+            "--portal", portal, "--url", f"{receiver.metrics_url}{INSTALL_PATH}",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    async def installed() -> bool:
+        return not set(await _lost_pairs(run)) & set(figures.lost_pairs)
+
+    await until(installed, limit=30, what="the installs to clear the marks", every=0.2)
+    replay = await _cli(run, "dlq", "replay", "--reason", REAUTHORIZATION_REQUIRED)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    figures.replayed = [
+        cid for cid, (_, reason) in figures.parked.items() if reason == REAUTHORIZATION_REQUIRED
+    ]
+
+    def applied() -> bool:
+        done = {
+            e.get("causationid")
+            for e in ledger.events
+            if e["type"] in FINAL and e["type"] != "command.failed"
+        }
+        return all(cid in done for cid in figures.replayed)
+
+    await until(applied, limit=limit, what="the replayed commands' outcomes", every=0.2)
+    await asyncio.sleep(2.0)  # late duplicates
+    figures.state = await final_state(run.sandbox, run.session, scene.workload)
+    figures.tally = ledger.tally(scene.workload.ids)
+    figures.several_outcomes = [
+        i
+        for i in figures.tally.several_outcomes
+        if i not in scene.workload.sweeps and i not in figures.replayed
+    ]
+    counters = await run.sandbox.counters(run.session)
+    figures.oauth = {name: int(n) for name, n in counters["totals"]["oauth"].items()}
+
+
+async def _cli(run: Run, *args: str) -> subprocess.CompletedProcess[str]:
+    """``sipline ARGS`` with the members' settings (their broker, prefix and store)."""
+    env = {**_clean_env(), **worker_env(run.values)}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "worker.cli.main", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def join_and_restart(directory: Path, sizes: Sizes, limit: float = 300) -> Figures:

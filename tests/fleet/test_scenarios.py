@@ -42,9 +42,10 @@ def assert_nothing_lost_and_order_kept(figures: Figures) -> None:
 
 def assert_one_refresh_per_expiry(figures: Figures) -> None:
     """Scenario 4: the portal's owner refreshes, the next owner takes the pair from the
-    store; a spent refresh token is never presented, no expiry costs two refreshes."""
+    store; a spent refresh token is never presented, no expiry costs two refreshes (a pair
+    lost in flight costs its successor exactly one ``invalid_grant``, which tells it so)."""
     oauth = figures.oauth
-    assert oauth["invalid_grant"] == 0, oauth
+    assert oauth["invalid_grant"] == len(figures.lost_pairs), (oauth, figures.lost_pairs)
     assert oauth["expiries"] >= PORTALS // 2, oauth  # each OAuth portal's token did expire
     # early: a member found the stored pair within a second of its end and refreshed it
     # (a portal that came back to a member holding an older pair); each stands for an
@@ -69,12 +70,27 @@ async def test_three_processes_serve_a_burst_of_mixed_commands(tmp_path: Path) -
     assert figures.exits == {"a": [0], "b": [0], "c": [0]}
 
 
+def assert_lost_pairs_handled(figures: Figures) -> None:
+    """A kill that landed inside a refresh (the OAuth server rotated the pair, the victim
+    never stored it) loses that portal's pair: the store marks exactly that portal as lost
+    in flight, by the victim; only its commands were parked, each with the specific reason
+    (none else was dead-lettered); installed again and replayed, they were all applied."""
+    assert set(figures.lost_pairs.values()) <= {"refresh_lost"}, figures.lost_pairs
+    reasons = {reason for _, reason in figures.parked.values()}
+    assert reasons <= {"reauthorization_required"}, reasons
+    assert {portal for portal, _ in figures.parked.values()} <= set(figures.lost_pairs)
+    assert sorted(figures.replayed) == sorted(figures.parked)
+    assert set(figures.lost_pairs) <= set(figures.orphaned), figures.lost_pairs  # the victim's
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 async def test_a_killed_process_hands_its_portals_over_within_30_s(tmp_path: Path) -> None:
+    """Passes whether or not the kill lands inside a refresh (see the test below)."""
     sizes = Sizes(portals=PORTALS, lines_per_portal=1, rounds=6, round_pause=1.0)
     figures = await kill_one(tmp_path, sizes)
     report("kill -9", figures)
+    assert_lost_pairs_handled(figures)
     assert_nothing_lost_and_order_kept(figures)
     assert_one_refresh_per_expiry(figures)
     assert figures.failover_seconds is not None
@@ -82,6 +98,29 @@ async def test_a_killed_process_hands_its_portals_over_within_30_s(tmp_path: Pat
     assert figures.exits["b"] == [-9]
     assert figures.exits["a"] == [0]
     assert figures.exits["c"] == [0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+async def test_a_process_killed_inside_a_refresh_loses_that_pair_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """The same kill, made to land inside a refresh: the sandbox's token endpoint rotates one
+    of the victim's OAuth portals' pair and holds the answer; kill -9 meanwhile. Its
+    successor knows the pair was lost in flight (not revoked), marks the portal, parks its
+    commands as ``reauthorization_required`` without a refresh each; the portal is installed
+    again and the parked commands replayed: nothing lost, order kept."""
+    sizes = Sizes(portals=PORTALS, lines_per_portal=1, rounds=6, round_pause=1.0)
+    figures = await kill_one(tmp_path, sizes, inside_a_refresh=True)
+    report("kill -9 inside a refresh", figures)
+    # the stalled portal's pair, and any other the victim was refreshing at that moment
+    assert figures.stalled in figures.lost_pairs, (figures.stalled, figures.lost_pairs)
+    assert figures.replayed, "the lost portal's commands were parked and replayed"
+    assert_lost_pairs_handled(figures)
+    assert_nothing_lost_and_order_kept(figures)
+    assert_one_refresh_per_expiry(figures)
+    assert figures.failover_seconds is not None
+    assert figures.failover_seconds <= 30
 
 
 @pytest.mark.slow

@@ -14,12 +14,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import AnyHttpUrl, SecretStr, ValidationError
 
 from worker.adapters.store import SqlStore
 from worker.http import http_server
 from worker.http.install import MAX_BODY_BYTES, PATH, InstallRoutes
-from worker.settings import Settings
+from worker.settings import OAuthApp, PortalSettings, Settings
 from worker.store import PortalRecord
 from worker.store.installs import Application
 
@@ -429,3 +429,57 @@ def test_the_rest_url_of_installed_portals_is_a_setting() -> None:
         Settings(app_rest_url="ftp://{domain}/rest/")
     application = replace(APP, rest_url=sandbox.app_rest_url)
     assert application.rest_url_of(DOMAIN) == f"http://127.0.0.1:8080/p/{DOMAIN}/rest/"
+
+
+async def test_an_oauth_portal_of_sipline_portals_may_be_installed_again(
+    store: SqlStore,
+) -> None:
+    """Without an application configured, a portal configured as OAuth in SIPLINE_PORTALS is
+    one an operator registered: its install registers it from that entry (so a portal whose
+    pair was lost can be authorised again) and clears its need to be."""
+    entry = PortalSettings(
+        oauth=OAuthApp(
+            client_id="local.configured",
+            client_secret=SecretStr("configured-secret"),
+            access_token=SecretStr("old-access"),
+            refresh_token=SecretStr("old-refresh"),
+            rest_url=AnyHttpUrl(f"https://{DOMAIN}/rest/"),
+            server_url=AnyHttpUrl("https://oauth.test/oauth/token/"),
+        ),
+        plan="enterprise",
+    )
+    async with store.unit_of_work() as uow:  # the pair the store kept, then lost
+        await uow.tokens.put(
+            DOMAIN,
+            access_token=SecretStr("old-access"),
+            refresh_token=SecretStr("old-refresh"),
+            expires_at=None,
+        )
+        await uow.tokens.require_reauth(DOMAIN, reason="refresh_lost", detail="lost")
+        await uow.commit()
+    routes = InstallRoutes(store=store, configured={DOMAIN: entry})
+    async with (
+        http_server([routes], host="127.0.0.1", port=0) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        assert url is not None
+        receiver = Receiver(url + PATH, session, store)
+        status, text = await receiver.post(install_form())
+        assert (status, json.loads(text)["status"]) == (200, "reinstalled")
+        portal, pair = await receiver.state()
+        assert portal is not None
+        assert (portal.client_id, portal.plan, portal.oauth_server_url) == (
+            "local.configured",
+            "enterprise",
+            "https://oauth.test/oauth/token/",
+        )
+        assert portal.application_token is not None  # later events are checked against it
+        assert pair == ("access0001", "refresh0001", 2)
+        async with store.unit_of_work(readonly=True) as uow:
+            tokens = await uow.tokens.get(DOMAIN)
+        assert tokens is not None
+        assert tokens.reauth is None
+        forged = install_form(application_token="forged", access_token=CANARY)
+        status, text = await receiver.post(forged)
+        assert status == 403
+        assert CANARY not in text

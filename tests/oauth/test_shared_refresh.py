@@ -122,18 +122,25 @@ async def test_a_pair_past_its_expiry_is_read_from_the_store_before_it_is_used(
 
 
 class CommitsFail:
-    """The real store, except that commits fail (a dropped connection) while ``broken``."""
+    """The real store, except that commits fail (a dropped connection) while ``broken``,
+    once ``spare`` more have gone through (a refresh's first commit records it in flight)."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store
         self.broken = False
+        self.spare = 0
 
     @asynccontextmanager
     async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[UnitOfWork]:
         async with self._store.unit_of_work(readonly=readonly) as uow:
             if self.broken:
+                outer, real_commit = self, uow.commit
 
                 async def commit() -> None:
+                    if outer.spare > 0:
+                        outer.spare -= 1
+                        await real_commit()
+                        return
                     raise StoreUnavailable("connection lost at commit")
 
                 uow.commit = commit  # type: ignore[method-assign]
@@ -156,7 +163,7 @@ async def test_a_pair_the_store_cannot_take_degrades_the_portal_until_saved(
         flaky = CommitsFail(real)
         auth = _auth(flaky, server.url, session)
         assert await auth.token() == "a0"
-        flaky.broken = True
+        flaky.broken, flaky.spare = True, 1
         await auth.refresh("a0")
         assert server.refreshes == 1
         assert auth.degraded  # the new pair lives in this process only

@@ -226,8 +226,13 @@ class Tap:
 
 
 @contextlib.asynccontextmanager
-async def tap(amqp_url: str, spec: TopologySpec) -> AsyncIterator[Tap]:
-    """Declare the topology and the taps; on the way out delete all of it."""
+async def tap(
+    amqp_url: str, spec: TopologySpec, *, keep_dead_letters: bool = False
+) -> AsyncIterator[Tap]:
+    """Declare the topology and the taps; on the way out delete all of it.
+
+    ``keep_dead_letters``: the dead letters are recorded from a copy (a queue of the tap's
+    own on the dead-letter exchange) and stay in the DLQ, for a ``sipline dlq replay``."""
     connection = await aio_pika.connect_robust(amqp_url)
     try:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
@@ -240,10 +245,19 @@ async def tap(amqp_url: str, spec: TopologySpec) -> AsyncIterator[Tap]:
         )
         await events.bind(declared.events_exchange, routing_key="#")
         await events.consume(ledger.on_event)
-        dlq = await consume.get_queue(spec.names.dead_letter_queue)
+        if keep_dead_letters:
+            dlq = await consume.declare_queue(
+                f"{spec.names.prefix}.dlq-tap", durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await dlq.bind(declared.dead_letter_exchange, routing_key="#")
+        else:
+            dlq = await consume.get_queue(spec.names.dead_letter_queue)
         await dlq.consume(ledger.on_dead)
         yield Tap(connection=connection, channel=channel, spec=spec, ledger=ledger)
     finally:
         await connection.close()
+        own = [f"{spec.names.prefix}.tap"]
+        if keep_dead_letters:
+            own.append(f"{spec.names.prefix}.dlq-tap")
         with contextlib.suppress(Exception):
-            await remove_topology(amqp_url, spec, queues=[f"{spec.names.prefix}.tap"])
+            await remove_topology(amqp_url, spec, queues=own)

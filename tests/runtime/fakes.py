@@ -10,7 +10,12 @@ from typing import Any
 from contracts import Bitrix24Side, LineReconciledData, Verdict, VoximplantSide
 from worker.domain.model import Bitrix24Status, Line, VoximplantRegistration
 from worker.domain.settle import SettlePlan
-from worker.errors import AuthorizationError, PermanentError, TransientError
+from worker.errors import (
+    AuthorizationError,
+    PermanentError,
+    ReauthorizationRequired,
+    TransientError,
+)
 from worker.handlers.checking import LineChecker
 from worker.handlers.lines import ReconcileLine
 from worker.runtime.handler import CommandContext, EventDraft, Outcome
@@ -24,6 +29,7 @@ class ScriptedHandler:
     - ``always_transient``: config ids that never succeed;
     - ``permanent``: config ids refused for good;
     - ``needs_operator``: config ids refused for the worker's credentials (ACCESS_DENIED);
+    - ``reauthorize``: config ids of a portal whose OAuth pair is gone;
     - ``delay``: seconds each call takes.
     """
 
@@ -31,6 +37,7 @@ class ScriptedHandler:
     always_transient: set[int] = field(default_factory=set)
     permanent: set[int] = field(default_factory=set)
     needs_operator: set[int] = field(default_factory=set)
+    reauthorize: set[int] = field(default_factory=set)
     delay: float = 0.0
     calls: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     order: list[tuple[int, str]] = field(default_factory=list)
@@ -56,6 +63,8 @@ class ScriptedHandler:
             raise PermanentError("line 4 does not exist", code="ERROR_NOT_FOUND")
         if config_id in self.needs_operator:
             raise AuthorizationError("the portal refused the webhook", code="ACCESS_DENIED")
+        if config_id in self.reauthorize:
+            raise ReauthorizationRequired("the pair was lost in flight", reason="refresh_lost")
         if config_id in self.always_transient:
             raise TransientError("portal unavailable", code="INTERNAL_SERVER_ERROR")
         if self.calls[config_id] <= self.transient_first.get(config_id, 0):

@@ -69,6 +69,24 @@ async def test_a_configuration_failure_is_dead_lettered_and_reported(
         assert failed["data"]["retryable"] is False
 
 
+async def test_a_portal_needing_reauthorisation_parks_with_its_own_reason(
+    run_worker: RunWorker,
+) -> None:
+    handler = ScriptedHandler(reauthorize={5})
+    async with run_worker({"line.reconcile": handler}) as (_, b):
+        await b.publish(reconcile(5, id_="pair-lost"))
+
+        await wait_for(lambda: len(b.dead.messages) == 1, what="the dead letter")
+        await wait_for(lambda: len(b.events.of_type("command.failed")) == 1, what="failed")
+
+        dead = b.dead.messages[0]
+        assert dead.headers[headers.REASON] == "reauthorization_required"
+        assert dead.headers[headers.ERROR_CODE] == "OAUTH_REAUTHORIZATION_REQUIRED"
+        failed = b.events.of_type("command.failed")[0]
+        assert failed["data"]["error_code"] == "OAUTH_REAUTHORIZATION_REQUIRED"
+        assert failed["data"]["retryable"] is False
+
+
 async def test_a_copy_that_cannot_be_encoded_is_a_rejection_not_a_loop() -> None:
     """A real delivery, handed to the processor with one decoded header AMQP cannot carry
     again (an integer past 2**63: the client decodes nothing like it today, but a retry or

@@ -11,6 +11,7 @@ from click.testing import Result
 from tests.amqp_helpers import Broker
 from tests.projection.conftest import log_broker, publish  # noqa: F401
 from tests.status.fixtures import DRIFT_FINDING, FAILED_FINDING, fill, scenario
+from tests.status.test_http import mark_lost
 from tests.store.cli_helpers import invoke as invoke_in_thread
 from tests.store.cli_helpers import store_env
 from tests.store.conftest import Backend
@@ -109,3 +110,16 @@ async def test_rebuild_without_a_broker_is_one_line_and_exit_1(
     result = await invoke(backend, "status", "--rebuild", env=env)
     assert result.exit_code == 1
     assert "cannot reach the broker" in result.stderr
+
+
+async def test_a_portal_that_needs_authorising_again_heads_the_output(
+    backend: Backend, store: SqlStore
+) -> None:
+    await fill(store)
+    await mark_lost(store, "beta.test")
+    result = await invoke(backend, "status")
+    assert result.exit_code == 0, result.output
+    first = result.output.splitlines()[0]
+    assert first.startswith("portal beta.test NEEDS AUTHORISING AGAIN since ")
+    assert "(refresh_lost)" in first
+    assert "sipline dlq replay --reason reauthorization_required" in first

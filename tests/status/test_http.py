@@ -297,6 +297,7 @@ async def test_portals_come_in_pages_registered_or_with_lines(
         "auth": "webhook",
         "last_sweep": None,
         "last_callback": None,
+        "reauthorization": None,
     }
     assert (by_domain["p04.test"]["registered"], by_domain["p04.test"]["enabled"]) == (False, None)
     times = {d: (p["last_sweep"], p["last_callback"]) for d, p in by_domain.items()}
@@ -305,3 +306,47 @@ async def test_portals_come_in_pages_registered_or_with_lines(
     assert times["p02.test"] == ("2026-11-30T12:00:00Z", "2026-11-30T13:00:00Z")
     assert (by_domain["p05a.test"]["registered"], by_domain["p05a.test"]["lines"]) == (False, 0)
     assert by_domain["p04.test"]["verdicts"] == {"config_drift": 2, "in_sync": 1}
+
+
+async def mark_lost(store: SqlStore, portal: str) -> None:
+    """An OAuth portal whose pair was lost in flight (as a refresher's invalid_grant marks it)."""
+    async with store.unit_of_work() as uow:
+        await uow.tokens.put(
+            portal,
+            access_token=SecretStr(CANARY + "a"),
+            refresh_token=SecretStr(CANARY + "r"),
+            expires_at=None,
+        )
+        await uow.tokens.require_reauth(
+            portal, reason="refresh_lost", detail="the pair was lost in flight <b>"
+        )
+        await uow.commit()
+
+
+async def test_portals_api_and_page_show_a_portal_that_needs_authorising_again(
+    client: TestClient[web.Request, web.Application], store: SqlStore
+) -> None:
+    await fill(store)
+    await mark_lost(store, "alpha.test")
+    body = await (await client.get("/v1/portals")).json()
+    marks = {p["portal"]: p["reauthorization"] for p in body["portals"]}
+    assert marks["beta.test"] is None
+    assert marks["alpha.test"]["reason"] == "refresh_lost"
+    assert "sipline dlq replay --reason reauthorization_required" in marks["alpha.test"]["action"]
+    html = await (await client.get("/")).text()
+    section = html[html.index('<section id="reauthorization"') :]
+    section = section[: section.index("</section>")]
+    assert "Portals to authorise again" in section
+    assert "alpha.test" in section
+    assert "refresh_lost" in section
+    assert "&lt;b&gt;" in section  # escaped
+    assert CANARY not in html + json.dumps(body)
+    async with store.unit_of_work() as uow:  # installed again: the mark goes
+        await uow.tokens.put(
+            "alpha.test",
+            access_token=SecretStr("new-a"),
+            refresh_token=SecretStr("new-r"),
+            expires_at=None,
+        )
+        await uow.commit()
+    assert 'id="reauthorization"' not in await (await client.get("/")).text()

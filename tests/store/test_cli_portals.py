@@ -192,3 +192,53 @@ def test_a_portal_registered_with_its_member_id(tmp_path: Path) -> None:
     asyncio.run(installed())
     run("set", "app.bitrix24.test", "--member-id", "a1b2c3d4e5f6", code=2)
     assert member("app.bitrix24.test") == "0f0f0f0f"
+
+
+def test_a_portal_needing_reauthorisation_is_shown_and_new_tokens_clear_it(
+    backend: Backend,
+) -> None:
+    env = store_env(
+        backend,
+        APP_SECRET=f"{CANARY}secret",
+        APP_ACCESS=f"{CANARY}access",
+        APP_REFRESH=f"{CANARY}refresh",
+        NEW_ACCESS=f"{CANARY}newaccess",
+        NEW_REFRESH=f"{CANARY}newrefresh",
+    )
+
+    def run(*args: str) -> str:
+        result = invoke(backend, "portals", *args, env=env)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        assert CANARY not in result.stdout + result.stderr
+        return result.stdout
+
+    secret = ("--client-id", "local.1", "--client-secret-env", "APP_SECRET")
+    tokens = ("--access-token-env", "APP_ACCESS", "--refresh-token-env", "APP_REFRESH")
+    run("add", "lost.bitrix24.test", "--oauth", *secret, *tokens)
+    assert "REAUTHORIZE" not in run("list")
+
+    async def mark() -> None:
+        async with open_store(backend.settings()) as store, store.unit_of_work() as uow:
+            await uow.tokens.require_reauth(
+                "lost.bitrix24.test", reason="refresh_lost", detail="the pair was lost in flight"
+            )
+            await uow.commit()
+
+    asyncio.run(mark())
+    assert "REAUTHORIZE (refresh_lost)" in run("list")
+    (listed,) = json.loads(run("list", "--json"))
+    assert listed["reauthorization"]["reason"] == "refresh_lost"
+    shown = run("show", "lost.bitrix24.test")
+    assert "NEEDS AUTHORISING AGAIN" in shown
+    assert "the pair was lost in flight" in shown
+    assert "sipline dlq replay --reason reauthorization_required" in shown
+    run(
+        "set",
+        "lost.bitrix24.test",
+        "--access-token-env",
+        "NEW_ACCESS",
+        "--refresh-token-env",
+        "NEW_REFRESH",
+    )
+    assert "REAUTHORIZE" not in run("list")
+    assert json.loads(run("show", "lost.bitrix24.test", "--json"))["reauthorization"] is None

@@ -85,23 +85,29 @@ async def test_a_failed_refresh_stores_nothing(backend: Backend) -> None:
 
 
 class CommitFailsOnce:
-    """The real store, except that the first commit raises as a dropped connection would."""
+    """The real store, except that one commit raises as a dropped connection would: the
+    second, by default (the first records the refresh in flight, the second stores the
+    pair the OAuth server issued)."""
 
-    def __init__(self, store: SqlStore) -> None:
+    def __init__(self, store: SqlStore, *, fail_at: int = 2) -> None:
         self._store = store
+        self._fail_at = fail_at
+        self.commits = 0
         self.failed = False
 
     @asynccontextmanager
     async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[UnitOfWork]:
         async with self._store.unit_of_work(readonly=readonly) as uow:
-            if not self.failed:
-                outer = self
+            outer, real_commit = self, uow.commit
 
-                async def commit() -> None:
+            async def commit() -> None:
+                outer.commits += 1
+                if outer.commits == outer._fail_at:
                     outer.failed = True
                     raise StoreUnavailable("connection lost at commit")
+                await real_commit()
 
-                uow.commit = commit  # type: ignore[method-assign]
+            uow.commit = commit  # type: ignore[method-assign]
             yield uow
 
     async def close(self) -> None:

@@ -216,7 +216,8 @@ def list_(env_file: Path | None, as_json: bool) -> None:
 
     async def work(store: Store) -> list[dict[str, Any]]:
         async with store.unit_of_work(readonly=True) as uow:
-            return [entries.view(p) for p in await uow.portals.list()]
+            marked = {t.portal: t for t in await uow.tokens.needing_reauth()}
+            return [entries.view(p, marked.get(p.domain)) for p in await uow.portals.list()]
 
     shown: list[dict[str, Any]] = _with_store(settings, work)
     if as_json:
@@ -225,10 +226,15 @@ def list_(env_file: Path | None, as_json: bool) -> None:
     if not shown:
         click.echo("no portals registered (sipline portals add DOMAIN …)")
         return
-    columns = ("domain", "auth", "enabled", "bucket", "repair_policy", "version", "updated_at")
+    columns = ["domain", "auth", "enabled", "bucket", "repair_policy", "version", "updated_at"]
     rows = [[str(p[c]) for c in columns] for p in shown]
+    if any(p.get("reauthorization") for p in shown):  # a column only when a portal needs it
+        columns.append("needs")
+        for row, p in zip(rows, shown, strict=True):
+            mark = p.get("reauthorization")
+            row.append(f"REAUTHORIZE ({mark['reason']})" if mark else "")
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    for row in [list(columns), *rows]:
+    for row in [columns, *rows]:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
@@ -254,8 +260,14 @@ def show(env_file: Path | None, domain: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(shown, indent=2))
         return
+    mark = shown.pop("reauthorization", None)
     for key, value in shown.items():
         click.echo(f"{key:25} {'-' if value is None else value}")
+    if mark is not None:
+        click.echo(
+            f"NEEDS AUTHORISING AGAIN since {mark['since']} ({mark['reason']}): "
+            f"{mark['detail']}\nwhat to do: {mark['action']}"
+        )
 
 
 @portals.command("set")
@@ -270,6 +282,12 @@ def show(env_file: Path | None, domain: str, as_json: bool) -> None:
     "--member-id",
     help="OAuth: pin the portal's member_id (before its first install; not once installed).",
 )
+@click.option(
+    "--access-token-env",
+    metavar="VAR",
+    help="Store a new OAuth pair: the access token from $VAR (with --refresh-token-env).",
+)
+@click.option("--refresh-token-env", metavar="VAR", help="The new pair's refresh token from $VAR.")
 @limit_options
 @click.option(
     "--owns-voximplant-account/--no-owns-voximplant-account",
@@ -279,23 +297,51 @@ def show(env_file: Path | None, domain: str, as_json: bool) -> None:
     help="Whether the Voximplant account serves this portal alone.",
 )
 def set_(env_file: Path | None, domain: str, **options: Any) -> None:
-    """Change a portal's entry; only the options given change."""
+    """Change a portal's entry; only the options given change.
+
+    A new OAuth pair (``--access-token-env`` and ``--refresh-token-env``) replaces the
+    stored one and clears the portal's need to be authorised again; alone, it may also be
+    given to an OAuth portal of ``SIPLINE_PORTALS`` (whose pair the store keeps)."""
     settings = store_settings(env_file)
     name = _entry(lambda: entries.domain(domain))
+    tokens = _seed_tokens({**options, "oauth": True})
 
-    async def work(store: Store) -> PortalRecord | None:
+    async def work(store: Store) -> str | None:
         async with store.unit_of_work() as uow:
             current = await uow.portals.get(name)
+            if current is None and tokens is not None and not _any_change(options):
+                # an OAuth portal of SIPLINE_PORTALS: its pair lives in the store alone
+                if await uow.tokens.get(name) is None:
+                    return None
+                await uow.tokens.put(name, **tokens)
+                await uow.commit()
+                return f"updated {name}'s OAuth tokens"
             if current is None:
                 return None
-            changed = await uow.portals.update(_entry(lambda: _changes(current, options)))
+            changed = current
+            if tokens is None or _any_change(options):
+                changed = await uow.portals.update(_entry(lambda: _changes(current, options)))
+            if tokens is not None:
+                if current.auth != "oauth":
+                    _entry(lambda: _no_tokens(current))
+                await uow.tokens.put(name, **tokens)
             await uow.commit()
-            return changed
+            return f"updated {changed.domain} (version {changed.version})"
 
-    changed: PortalRecord | None = _with_store(settings, work)
-    if changed is None:
+    done: str | None = _with_store(settings, work)
+    if done is None:
         fail(f"portal {name} is not registered", 1)
-    click.echo(f"updated {changed.domain} (version {changed.version})")
+    click.echo(done)
+
+
+def _no_tokens(current: PortalRecord) -> None:
+    raise entries.InvalidEntry(f"{current.domain} is a webhook portal: no OAuth tokens")
+
+
+def _any_change(options: dict[str, Any]) -> bool:
+    """Whether an option other than the new tokens was given."""
+    tokens = {"access_token_env", "refresh_token_env"}
+    return any(value not in (None, False) for key, value in options.items() if key not in tokens)
 
 
 def _changes(current: PortalRecord, options: dict[str, Any]) -> PortalRecord:

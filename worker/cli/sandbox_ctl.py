@@ -32,7 +32,7 @@ from worker.sandbox.voximplant import admin
 
 __all__ = ["sandbox_ctl"]
 
-PORTAL_FAULTS = ("error_500", "html", "drop", "query_limit")
+PORTAL_FAULTS = ("error_500", "html", "drop", "query_limit", "token_stall_seconds")
 ACCOUNT_FAULTS = ("kind", "status", "code", "times")
 
 
@@ -59,6 +59,12 @@ _share = click.FloatRange(0.0, 1.0)
 @click.option("--html", type=_share, help="Bitrix24: share answered with an HTML page.")
 @click.option("--drop", type=_share, help="Bitrix24: share whose connection is dropped.")
 @click.option("--query-limit", type=_share, help="Bitrix24: share refused as over the limit.")
+@click.option(
+    "--token-stall-seconds",
+    type=click.FloatRange(0),
+    help="Bitrix24: hold every token endpoint answer this long after rotating the pair "
+    "(a refresher killed meanwhile loses it).",
+)
 @click.option(
     "--kind",
     type=click.Choice(["status", "html", "drop", "api_error"]),

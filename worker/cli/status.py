@@ -35,7 +35,7 @@ from worker.errors import SiplineError
 from worker.settings import Settings
 from worker.status.query import Listing, Selection, StatusQuery
 from worker.status.text import ending, portal_table
-from worker.status.views import line_json, portal_json, sweep_json
+from worker.status.views import line_json, portal_json, reauthorization_text, sweep_json
 
 VERDICTS = [v.value for v in Verdict]
 # rows per read from the store: five round trips to the database's thread for 50,000
@@ -77,7 +77,9 @@ async def show(
         if json_out:
             await _print_json(listing)
             return
-        text: list[str] = []
+        text: list[str] = [reauthorization_text(t) for t in listing.reauthorization]
+        if text:
+            text.append("")
         shown = False
         async for view in listing.portals():
             text += portal_table(view, first=not shown, terminal=terminal, width=width)

@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -36,6 +37,7 @@ from pydantic import SecretStr
 from worker.errors import SiplineError
 from worker.ops.portals import MEMBER_ID, InvalidEntry
 from worker.ops.portals import domain as checked_domain
+from worker.settings import PortalSettings
 from worker.store import Store, StoreUnavailable
 from worker.store.installs import INSTALL, AppEvent, Application, InstallRefused, apply_event
 
@@ -211,6 +213,9 @@ class InstallRoutes:
 
     store: Store
     application: Application | None = None
+    configured: Mapping[str, PortalSettings] = field(default_factory=dict)
+    """``SIPLINE_PORTALS``: its OAuth portals may be installed (again) without an
+    application configured."""
 
     def install(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.receive)
@@ -224,7 +229,9 @@ class InstallRoutes:
             logger.warning("bitrix24 app callback refused: %s", exc)
             return _reply(400, error="invalid_callback", message=str(exc))
         try:
-            outcome = await apply_event(self.store, event, application=self.application)
+            outcome = await apply_event(
+                self.store, event, application=self.application, configured=self.configured
+            )
         except InstallRefused as exc:
             logger.warning("bitrix24 %s %s refused: %s", event.domain, event.event, exc)
             return _reply(_STATUS.get(exc.code, 403), error=exc.code)

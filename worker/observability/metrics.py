@@ -98,6 +98,13 @@ class Metrics:
             buckets=WAIT_BUCKETS,
             registry=r,
         )
+        self.reauthorizations = Counter(
+            "sipline_oauth_reauthorizations_required",
+            "OAuth portals this process marked as needing authorising again, by reason: "
+            "refresh_lost (the pair was lost in flight), refresh_refused (revoked).",
+            ["reason"],
+            registry=r,
+        )
         self.repairs = Counter(
             "sipline_repairs",
             "Line repairs under a portal's repair policy, by outcome: done (in_sync after "
@@ -203,6 +210,9 @@ class Metrics:
 
     def limiter_wait(self, upstream: str, portal: str, seconds: float) -> None:
         self._child(self.limiter_waits, upstream, _bounded(portal)).observe(seconds)
+
+    def reauthorization_required(self, reason: str) -> None:
+        self._child(self.reauthorizations, _bounded(reason)).inc()
 
     # --- the fleet's FleetObserver ------------------------------------------------------
     def _fleet(self) -> None:

@@ -15,6 +15,8 @@ class UpstreamMetrics(Protocol):
 
     def limiter_wait(self, upstream: str, portal: str, seconds: float) -> None: ...
 
+    def reauthorization_required(self, reason: str) -> None: ...
+
 
 # The limiter reports the time ``acquire`` took, which is never quite zero; shorter than
 # this is admission, not a wait, and would drown the real waits in the histogram.
@@ -45,3 +47,8 @@ class UpstreamObserver:
     ) -> None:
         if self._metrics is not None and seconds >= WAIT_FLOOR_SECONDS:
             self._metrics.limiter_wait(upstream, portal, seconds)
+
+    def on_reauthorization_required(self, *, portal: str, reason: str) -> None:
+        """This process marked ``portal`` as needing authorising again."""
+        if self._metrics is not None:
+            self._metrics.reauthorization_required(reason)

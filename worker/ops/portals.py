@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from worker.adapters.bitrix24.redact import mask_url
+from worker.status.views import reauthorization_json
 from worker.store import PortalRecord, TokenRecord
 
 # a portal's member_id (Bitrix24 sends 32 hex digits; any id of this shape is accepted)
@@ -127,6 +128,20 @@ def view(portal: PortalRecord, tokens: TokenRecord | None = None) -> dict[str, A
                 "refresh_token": "set",
                 "expires_at": _time(tokens.expires_at),
                 "generation": tokens.generation,
+                "refresh_in_flight": _intent(tokens),
             }
         )
+        shown["reauthorization"] = reauthorization_json(tokens)
     return shown
+
+
+def _intent(tokens: TokenRecord) -> dict[str, Any] | None:
+    intent = tokens.in_flight
+    if intent is None:
+        return None
+    return {
+        "by": intent.owner,
+        "since": _time(intent.started_at),
+        "lease_until": _time(intent.lease_until),
+        "refresh_token_fingerprint": intent.fingerprint,
+    }

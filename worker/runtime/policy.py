@@ -8,8 +8,10 @@ TransientError     re-published to a delay tier while    nothing (each retry is 
                    attempts remain, then dead-lettered   ``command.failed`` when attempts run out
                    (``retries_exhausted``)
 NeedsOperator      dead-lettered now                     ``command.failed`` with the upstream code
-                   (``configuration_error``): replay it
-                   once the credentials or the billing
+                   (``configuration_error``; a portal
+                   whose OAuth pair is gone:
+                   ``reauthorization_required``): replay
+                   it once the credentials or the billing
                    are fixed
 PermanentError     acked: no retry, no dead letter       ``command.failed`` with the upstream code
 anything else      treated as transient (a bug may be    as for TransientError
@@ -25,10 +27,18 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from worker.errors import BadInput, NeedsOperator, PermanentError, SiplineError, TransientError
+from worker.errors import (
+    BadInput,
+    NeedsOperator,
+    PermanentError,
+    ReauthorizationRequired,
+    SiplineError,
+    TransientError,
+)
 
 RETRIES_EXHAUSTED: Final = "retries_exhausted"
 CONFIGURATION_ERROR: Final = "configuration_error"
+REAUTHORIZATION_REQUIRED: Final = ReauthorizationRequired.dead_letter_reason
 
 
 class Action(Enum):
@@ -54,6 +64,8 @@ class Decision:
         if self.action is Action.EXHAUSTED:
             return RETRIES_EXHAUSTED
         if self.action is Action.PARK:
+            if isinstance(self.error, ReauthorizationRequired):
+                return REAUTHORIZATION_REQUIRED
             return CONFIGURATION_ERROR
         return None
 

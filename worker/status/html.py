@@ -16,7 +16,13 @@ from datetime import datetime
 from html import escape
 from urllib.parse import urlencode
 
-from worker.status.views import Overview, PortalView, is_out_of_sync, verdict_of
+from worker.status.views import (
+    REAUTH_ACTION,
+    Overview,
+    PortalView,
+    is_out_of_sync,
+    verdict_of,
+)
 from worker.store import LineRecord
 
 
@@ -64,6 +70,9 @@ td.findings{min-width:14em}
 .verdict{font-weight:600;white-space:nowrap}
 .more{color:var(--mute);font-style:italic}
 .empty{color:var(--ok);font-weight:600}
+.alert{border:2px solid var(--bad);border-radius:8px;padding:4px 14px;margin:12px 0;
+overflow-wrap:anywhere}
+.alert h2{color:var(--bad);margin-top:8px}
 a{color:#1a56c4}
 @media (max-width:640px){
  body{font-size:16px}
@@ -153,6 +162,22 @@ def _attention(overview: Overview, max_lines: int) -> str:
     return "".join(parts)
 
 
+def _reauthorization(overview: Overview) -> str:
+    """The portals whose OAuth pair is gone, first of all: nothing runs for them."""
+    if not overview.reauthorization:
+        return ""
+    items = "".join(
+        f"<li><strong>{escape(t.portal)}</strong> since {_when(t.reauth.since)} "
+        f"({escape(t.reauth.reason)}): {escape(t.reauth.detail)}</li>"
+        for t in overview.reauthorization
+        if t.reauth is not None
+    )
+    return (
+        '<section id="reauthorization" class="alert"><h2>Portals to authorise again</h2>'
+        f"<ul>{items}</ul><p>{escape(REAUTH_ACTION)}</p></section>"
+    )
+
+
 def _dead_letters(view: DeadLetterView | None) -> str:
     parts = ["<h2>Dead letters</h2>"]
     if view is None:
@@ -233,6 +258,7 @@ def page(
         f'<p class="meta">{len(overview.portals)} portals, {lines_total} lines · '
         f'last sweep: <span id="last-sweep">{sweep}</span> · page made {_when(now)}</p>'
         f"{_chips(totals)}</header><main>"
+        f"{_reauthorization(overview)}"
         f"{_attention(overview, max_lines)}{_dead_letters(dead_letters)}"
         f"{_portals(overview, max_portals)}</main></body></html>"
     )

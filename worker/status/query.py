@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +27,9 @@ from worker.status.views import (
     portal_json,
     portal_view,
     portal_views,
+    reauthorization_json,
 )
-from worker.store import LineFilter, LineKey, LineRecord, Store, UnitOfWork
+from worker.store import LineFilter, LineKey, LineRecord, Store, TokenRecord, UnitOfWork
 
 # the reading order the store sorts by: worst verdict first, None for unchecked
 ORDER: tuple[str | None, ...] = tuple(None if v == UNCHECKED else v for v in VERDICT_ORDER)
@@ -92,6 +93,7 @@ class Listing:
     counts: dict[str, dict[str, int]]
     last_sweep: tuple[str, datetime] | None
     _batches: AsyncIterator[list[LineRecord]]
+    reauthorization: list[TokenRecord] = field(default_factory=list)
 
     async def portals(self) -> AsyncIterator[PortalView]:
         """The selected lines grouped per portal, one portal at a time."""
@@ -135,11 +137,12 @@ class StatusQuery:
                 else counts_by_portal(await uow.lines.counts())
             )
             sweep = await uow.lines.last_sweep()
+            marked = await uow.tokens.needing_reauth()
             read = uow.lines.read(
                 selection.line_filter(), order=ORDER, first_with=OUT_OF_SYNC, batch=batch
             )
             async with aclosing(read) as batches:  # however the block ends (`| head`)
-                yield Listing(counts, sweep, batches)
+                yield Listing(counts, sweep, batches, marked)
 
     async def overview(
         self,
@@ -156,7 +159,9 @@ class StatusQuery:
             counts = counts_by_portal(await uow.lines.counts())
             sweep = await uow.lines.last_sweep()
             activity = await _activity(uow)
-        return group(lines, counts, sweep, every_portal=every_portal, activity=activity)
+            marked = await uow.tokens.needing_reauth()
+        overview = group(lines, counts, sweep, every_portal=every_portal, activity=activity)
+        return replace(overview, reauthorization=marked)
 
     async def counts(self) -> dict[str, dict[str, int]]:
         """portal → verdict → live lines (``unchecked`` for lines without a verdict)."""
@@ -186,6 +191,7 @@ class StatusQuery:
                 if shown
                 else {}
             )
+            marked = {t.portal: t for t in await uow.tokens.needing_reauth()}
         answer = []
         for domain in shown:
             view = portal_view(domain, counts, activity)
@@ -196,6 +202,7 @@ class StatusQuery:
             item["auth"] = None if state is None else state.auth
             item["last_sweep"] = iso(view.last_sweep)
             item["last_callback"] = iso(view.last_callback)
+            item["reauthorization"] = reauthorization_json(marked.get(domain))
             answer.append(item)
         return PortalPage(answer, shown[-1] if len(domains) > limit else None)
 

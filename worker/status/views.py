@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.verdicts import Verdict
-from worker.store import LineRecord
+from worker.store import LineRecord, TokenRecord
 
 UNCHECKED = "unchecked"
 # the order a person should look at verdicts in: broken first, fine last
@@ -83,6 +83,8 @@ class Overview:
 
     portals: list[PortalView]
     last_sweep: tuple[str, datetime] | None = None
+    reauthorization: list[TokenRecord] = field(default_factory=list)
+    """The portals whose OAuth pair is gone (they need installing again)."""
 
     def totals(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -235,6 +237,38 @@ def portal_json(view: PortalView) -> dict[str, Any]:
         "out_of_sync": view.out_of_sync,
         "verdicts": dict(view.counts),
     }
+
+
+REAUTH_ACTION = (
+    "install the application on the portal again (or: sipline portals set DOMAIN "
+    "--access-token-env VAR --refresh-token-env VAR), then: "
+    "sipline dlq replay --reason reauthorization_required"
+)
+"""What an operator does for a portal that needs authorising again."""
+
+
+def reauthorization_json(tokens: TokenRecord | None) -> dict[str, Any] | None:
+    """A portal's need to be installed again (None: none), as every listing shows it."""
+    if tokens is None or tokens.reauth is None:
+        return None
+    mark = tokens.reauth
+    return {
+        "required": True,
+        "reason": mark.reason,
+        "since": _iso(mark.since),
+        "detail": mark.detail,
+        "action": REAUTH_ACTION,
+    }
+
+
+def reauthorization_text(tokens: TokenRecord) -> str:
+    """One line for a portal that needs authorising again."""
+    mark = tokens.reauth
+    assert mark is not None
+    return (
+        f"portal {tokens.portal} NEEDS AUTHORISING AGAIN since {_iso(mark.since)} "
+        f"({mark.reason}): {REAUTH_ACTION}"
+    )
 
 
 def iso(moment: datetime | None) -> str | None:

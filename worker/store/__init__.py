@@ -39,20 +39,26 @@ from worker.store.records import (
     Plan,
     PortalRecord,
     PortalState,
+    Reauthorization,
+    ReauthReason,
+    RefreshIntent,
     RepairPolicy,
     RepairRecord,
     TickRecord,
     TokenRecord,
 )
 from worker.store.tokens import (
+    REFRESH_LEASE,
     NoTokens,
     TokenPersistError,
     TokenRefresher,
+    fingerprint,
     refresh_under_lock,
     store_issued,
 )
 
 __all__ = [
+    "REFRESH_LEASE",
     "AuthKind",
     "Cadence",
     "CallbackRepository",
@@ -71,6 +77,9 @@ __all__ = [
     "PortalRecord",
     "PortalRepository",
     "PortalState",
+    "ReauthReason",
+    "Reauthorization",
+    "RefreshIntent",
     "RepairPolicy",
     "RepairRecord",
     "RepairRepository",
@@ -86,6 +95,7 @@ __all__ = [
     "TokenRefresher",
     "TokenRepository",
     "UnitOfWork",
+    "fingerprint",
     "refresh_under_lock",
     "store_issued",
 ]

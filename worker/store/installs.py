@@ -16,24 +16,28 @@ check them by (facts and sources: ``api-facts.md``, "App install and uninstall")
 
 Who may install: with the application configured (``SIPLINE_APP_CLIENT_ID``/``_SECRET``) any
 portal; without it only a portal an operator registered first (``sipline portals add
---oauth``: its own client id and secret are kept), and from its ``member_id`` where the
-operator gave one. A first install is trusted on first use (nothing is stored to check it
-against), so nothing it names is used as an address: a portal it registers is reached at
-the application's REST URL for its domain, not at the callback's ``client_endpoint``.
-Everything refused raises :class:`InstallRefused` and changes nothing; no message quotes a
-token (docs/operations.md, "Who is trusted at the first install").
+--oauth``: its own client id and secret are kept) or configured as an OAuth portal in
+``SIPLINE_PORTALS`` (its first install registers it from that entry, so that a portal whose
+pair was lost can be installed again; the registry's entry wins from then on), and from its
+``member_id`` where the operator gave one. A first install is trusted on first use (nothing
+is stored to check it against), so nothing it names is used as an address: a portal it
+registers is reached at the application's REST URL for its domain, not at the callback's
+``client_endpoint``. Everything refused raises :class:`InstallRefused` and changes nothing;
+no message quotes a token (docs/operations.md, "Who is trusted at the first install").
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import SecretStr
 
+from worker.settings import PortalSettings
 from worker.store.errors import StoreError
 from worker.store.ports import Store, UnitOfWork
 from worker.store.records import PortalRecord
@@ -110,10 +114,16 @@ def _verify(record: PortalRecord | None, event: AppEvent) -> PortalRecord:
     return record
 
 
-async def apply_event(store: Store, event: AppEvent, *, application: Application | None) -> Outcome:
+async def apply_event(
+    store: Store,
+    event: AppEvent,
+    *,
+    application: Application | None,
+    configured: Mapping[str, PortalSettings] | None = None,
+) -> Outcome:
     """Apply one application event; raises :class:`InstallRefused` (nothing changed)."""
     if event.event == INSTALL:
-        return await install(store, event, application=application)
+        return await install(store, event, application=application, configured=configured)
     if event.event == UNINSTALL:
         return await uninstall(store, event)
     async with store.unit_of_work(readonly=True) as uow:
@@ -121,15 +131,25 @@ async def apply_event(store: Store, event: AppEvent, *, application: Application
     return "verified"
 
 
-async def install(store: Store, event: AppEvent, *, application: Application | None) -> Outcome:
+async def install(
+    store: Store,
+    event: AppEvent,
+    *,
+    application: Application | None,
+    configured: Mapping[str, PortalSettings] | None = None,
+) -> Outcome:
     """Register the portal with its tokens, or give a registered one its new tokens."""
     if event.access_token is None or event.refresh_token is None:
         raise InstallRefused("not_verified", f"portal {event.domain}: an install without tokens")
+    entry = (configured or {}).get(event.domain)
     async with store.unit_of_work() as uow:
         record = await uow.portals.get(event.domain)
         await _member_is_free(uow, event)
-        if record is None:
-            outcome: Outcome = "installed"
+        if record is None and entry is not None and entry.oauth is not None:
+            outcome: Outcome = "reinstalled"  # configured by an operator: as registered first
+            await uow.portals.add(_installed_again(configured_record(event.domain, entry), event))
+        elif record is None:
+            outcome = "installed"
             await uow.portals.add(_new_portal(event, application))
         else:
             outcome = "reinstalled"
@@ -154,6 +174,26 @@ async def _member_is_free(uow: UnitOfWork, event: AppEvent) -> None:
             "not_verified",
             f"portal {event.domain}: its member_id is registered for portal {other.domain}",
         )
+
+
+def configured_record(domain: str, entry: PortalSettings) -> PortalRecord:
+    """A registry entry standing for an OAuth portal of ``SIPLINE_PORTALS`` (no tokens)."""
+    assert entry.oauth is not None
+    return PortalRecord(
+        domain=domain,
+        auth="oauth",
+        client_id=entry.oauth.client_id,
+        client_secret=entry.oauth.client_secret,
+        rest_url=str(entry.oauth.rest_url),
+        oauth_server_url=str(entry.oauth.server_url),
+        plan=entry.plan,
+        bucket_capacity=entry.bucket_capacity,
+        drain_per_second=entry.drain_per_second,
+        sweep_interval=entry.sweep_interval,
+        repair_policy=entry.repair_policy,
+        repair_budget=entry.repair_budget,
+        owns_voximplant_account=entry.owns_voximplant_account,
+    )
 
 
 def _new_portal(event: AppEvent, application: Application | None) -> PortalRecord:

@@ -30,6 +30,7 @@ from worker.store.records import (
     LineRecord,
     PortalRecord,
     PortalState,
+    ReauthReason,
     RepairRecord,
     TickRecord,
     TokenRecord,
@@ -97,6 +98,8 @@ class TokenRepository(Protocol):
     ) -> TokenRecord:
         """Store a new pair (insert or replace); its generation is one above the last.
 
+        It ends any refresh recorded in flight and clears any need to authorise again.
+
         A portal's first pair also moves the registry's revision (it can now be served).
         """
         ...
@@ -117,6 +120,28 @@ class TokenRepository(Protocol):
         ...
 
     async def remove(self, portal: str) -> bool: ...
+
+    async def begin_refresh(
+        self, portal: str, *, owner: str, fingerprint: str, lease_until: datetime
+    ) -> None:
+        """Record that ``owner`` is about to spend the refresh token with ``fingerprint``;
+        the others wait for it until ``lease_until``."""
+        ...
+
+    async def end_refresh(self, portal: str, *, answered: bool) -> None:
+        """The refresh ended without a new pair: ``answered`` (the server refused it, the
+        token is unspent) forgets it; otherwise it is kept (the token may have been spent)
+        but nobody waits for it any longer."""
+        ...
+
+    async def require_reauth(self, portal: str, *, reason: ReauthReason, detail: str) -> None:
+        """Mark the portal as needing authorising again (ends any refresh in flight);
+        the next stored pair (:meth:`put`) clears the mark."""
+        ...
+
+    async def needing_reauth(self) -> list[TokenRecord]:
+        """Every portal marked as needing authorising again, by domain."""
+        ...
 
 
 class LineRepository(Protocol):

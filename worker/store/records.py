@@ -71,6 +71,35 @@ class PortalState:
     auth: AuthKind
 
 
+ReauthReason = Literal["refresh_lost", "refresh_refused"]
+"""Why a portal needs authorising again: ``refresh_lost``, its refresh token was spent by a
+refresh that never stored its pair (the refresher died, or lost the answer or the store);
+``refresh_refused``, the OAuth server refused a refresh token nobody was known to spend
+(the application was uninstalled, or its tokens revoked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshIntent:
+    """A refresh recorded before the OAuth server was called, and not (yet) completed.
+
+    ``fingerprint`` names the refresh token being spent (a hash, never the token);
+    ``lease_until`` is how long the others wait for it before they try themselves."""
+
+    owner: str
+    started_at: datetime
+    lease_until: datetime
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reauthorization:
+    """The mark of a portal whose OAuth pair is gone: it needs installing again."""
+
+    reason: ReauthReason
+    since: datetime
+    detail: str
+
+
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
     """A portal's current OAuth pair; ``generation`` grows by one with every stored pair."""
@@ -80,6 +109,8 @@ class TokenRecord:
     refresh_token: SecretStr
     expires_at: datetime | None
     generation: int
+    in_flight: RefreshIntent | None = None
+    reauth: Reauthorization | None = None
 
 
 class LineRecord(NamedTuple):

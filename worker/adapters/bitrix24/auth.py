@@ -18,6 +18,15 @@ and the save is retried at most every :data:`RESAVE_INTERVAL` seconds while the 
 used. A degraded portal keeps refreshing (the stored token is spent already, so nothing
 more can be lost), and the process must not be restarted until the save succeeds: the
 pair would be lost and the application would need authorising again.
+
+A pair can still be lost: the OAuth server rotates it when it answers, and a process killed
+(or cut off) before the new pair is stored loses it. The store records every refresh in
+flight, so the next refresher's ``invalid_grant`` says whether the pair was lost in flight
+or revoked (:mod:`worker.store.tokens`); either way the portal is marked as needing
+authorising again and :class:`~worker.errors.ReauthorizationRequired` is raised. This
+adapter then fails the portal's calls at once, with no request (no refresh per command),
+and looks at the store every :data:`REAUTH_RECHECK` seconds for the pair a new install
+stores.
 """
 
 from __future__ import annotations
@@ -36,12 +45,18 @@ from worker.adapters.bitrix24.errors import upstream_error
 from worker.adapters.bitrix24.redact import Redactor, mask_url
 from worker.adapters.bitrix24.tokens import TokenKeeper, TokenPair
 from worker.adapters.upstream import RequestObserver
-from worker.errors import AuthorizationError, UpstreamUnavailable
+from worker.errors import AuthorizationError, ReauthorizationRequired, UpstreamUnavailable
 from worker.settings import OAuthApp
 
 logger = logging.getLogger(__name__)
 
 RESAVE_INTERVAL = 30.0  # seconds between attempts to save a pair that lives only in memory
+REAUTH_RECHECK = 2.0
+"""Seconds between looks at the store while a portal needs authorising again: its commands
+fail at once, without a request, until a new pair (an install) is found there."""
+TOKEN_REQUEST_TIMEOUT = 10.0
+"""The OAuth request's own bound (seconds), under the store's refresh lease
+(:data:`worker.store.REFRESH_LEASE`), so that a live refresher is never overtaken."""
 
 
 class Auth(Protocol):
@@ -111,6 +126,10 @@ class OAuthAuth:
         self.refreshes = 0
         self._unsaved = False  # the live pair is not in the store
         self._last_save = 0.0
+        self._reauth: ReauthorizationRequired | None = None  # the pair is gone: install again
+        self._reauth_checked = 0.0
+        total = min(timeout.total or TOKEN_REQUEST_TIMEOUT, TOKEN_REQUEST_TIMEOUT)
+        self._token_timeout = aiohttp.ClientTimeout(total=total, connect=timeout.connect)
         self._remember(self._pair)
         redactor.add(app.client_secret.get_secret_value())
 
@@ -121,6 +140,9 @@ class OAuthAuth:
         return mask_url(self.url(method))
 
     async def token(self) -> str:
+        if self._reauth is not None:
+            async with self._lock:
+                await self._recheck_reauth()
         if not self._loaded or self._outlived():
             async with self._lock:
                 if not self._loaded or self._outlived():
@@ -155,6 +177,30 @@ class OAuthAuth:
         self._loaded = True
         self._checked = self._pair  # an expired stored pair is used (and refreshed) once
 
+    async def _recheck_reauth(self) -> None:
+        """Raise the portal's need to be authorised again, looking at the store at most every
+        :data:`REAUTH_RECHECK` seconds for the pair an install (or an operator) stored."""
+        if self._reauth is None:
+            return
+        if time.monotonic() - self._reauth_checked >= REAUTH_RECHECK:
+            self._reauth_checked = time.monotonic()
+            stored = await self._store.load(self._portal)
+            if stored is not None and (
+                stored.refresh_token.get_secret_value()
+                != self._pair.refresh_token.get_secret_value()
+            ):
+                self._pair, self._reauth = stored, None
+                self._remember(stored)
+                self._checked = stored
+                logger.warning("bitrix24 %s: new OAuth tokens found; serving again", self._portal)
+                return
+        raise self._reauth
+
+    @property
+    def needs_reauthorization(self) -> bool:
+        """True while the portal's pair is gone and it must be installed again."""
+        return self._reauth is not None
+
     @property
     def degraded(self) -> bool:
         """True while the live token pair is only in memory (a restart would lose it)."""
@@ -183,6 +229,12 @@ class OAuthAuth:
                 pair = await self._store.refreshed(
                     self._portal, stale_access=stale, current=self._pair, request=request
                 )
+            except ReauthorizationRequired as exc:
+                self._reauth, self._reauth_checked = exc, time.monotonic()
+                report = getattr(self._observer, "on_reauthorization_required", None)
+                if exc.marked_now and report is not None:
+                    report(portal=self._portal, reason=exc.reason)
+                raise
             except OSError as exc:
                 if issued is None:
                     raise
@@ -258,7 +310,9 @@ class OAuthAuth:
         status: int | None = None
         code = "OK"
         try:
-            async with self._session.get(server, params=params, timeout=self._timeout) as resp:
+            async with self._session.get(
+                server, params=params, timeout=self._token_timeout
+            ) as resp:
                 status = resp.status
                 raw = await resp.read()
             body = _json_object(raw)

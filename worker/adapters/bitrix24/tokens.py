@@ -32,6 +32,7 @@ from pydantic import SecretStr
 
 from worker.errors import SiplineError
 from worker.store import (
+    REFRESH_LEASE,
     IssuedTokens,
     NoTokens,
     Store,
@@ -190,8 +191,14 @@ class SharedTokens:
 
     where = "the store (SIPLINE_STORE_URL)"
 
-    def __init__(self, store: Store, *, lifetime: timedelta = timedelta(hours=1)) -> None:
-        self._store, self._lifetime = store, lifetime
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lifetime: timedelta = timedelta(hours=1),
+        lease: timedelta = REFRESH_LEASE,
+    ) -> None:
+        self._store, self._lifetime, self._lease = store, lifetime, lease
         self._writable = False
 
     async def check_writable(self) -> None:
@@ -267,7 +274,7 @@ class SharedTokens:
     ) -> TokenRecord:
         try:
             return await refresh_under_lock(
-                self._store, portal, stale_access=stale_access, refresh=refresh
+                self._store, portal, stale_access=stale_access, refresh=refresh, lease=self._lease
             )
         except TokenPersistError:
             # the refresh token is spent and the new pair is only in this process: the

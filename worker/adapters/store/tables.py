@@ -113,6 +113,16 @@ oauth_tokens = Table(
     Column("expires_at", UTCDateTime),
     Column("generation", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # a refresh in flight: who spends the refresh token with this fingerprint, since when,
+    # and until when the others wait for it (0007)
+    Column("refresh_by", String(200)),
+    Column("refresh_started_at", UTCDateTime),
+    Column("refresh_lease_until", UTCDateTime),
+    Column("refresh_fingerprint", String(64)),
+    # the refresh token was refused: the portal needs authorising again (0007)
+    Column("reauth_reason", String(32)),
+    Column("reauth_since", UTCDateTime),
+    Column("reauth_detail", Text),
 )
 
 lines = Table(

@@ -143,6 +143,8 @@ async def token(request: web.Request) -> web.Response:
         state.counters.auth_rejections[exc.code] += 1
         return error_response(exc)
     state.counters.token_refreshes += 1
+    if state.faults.token_stall_seconds > 0:  # rotated; the answer comes late, if at all
+        await asyncio.sleep(state.faults.token_stall_seconds)
     return web.json_response(body)
 
 

@@ -48,7 +48,7 @@ class PortalOptions:
 
 
 FAULT_KINDS = ("error_500", "html", "drop", "query_limit")
-_SECONDS = frozenset({"latency", "stall_seconds"})
+_SECONDS = frozenset({"latency", "stall_seconds", "token_stall_seconds"})
 
 
 @dataclass(slots=True)
@@ -58,6 +58,10 @@ class Faults:
     ``stall`` is the share of requests whose answer is held for ``stall_seconds`` after the
     work is done: a client with a shorter timeout gives up, yet the portal has made the change
     (the case where a retried ``voximplant.sip.add`` finds the line already made).
+
+    ``token_stall_seconds`` holds every answer of the token endpoint that long *after* the
+    refresh token was rotated: a refresher killed (or timing out) meanwhile has spent the
+    token without ever seeing the new pair, the window in which a pair is lost in flight.
     """
 
     latency: float = 0.0
@@ -67,6 +71,7 @@ class Faults:
     query_limit: float = 0.0
     stall: float = 0.0
     stall_seconds: float = 0.0
+    token_stall_seconds: float = 0.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (from tests or ``POST /_sandbox/faults``)."""

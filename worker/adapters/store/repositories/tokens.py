@@ -9,7 +9,22 @@ from sqlalchemy import RowMapping, delete, select, update
 
 from worker.adapters.store.repositories.base import Repository
 from worker.adapters.store.tables import PORTALS_COUNTER, counters, oauth_tokens
-from worker.store.records import TokenRecord
+from worker.store.records import Reauthorization, ReauthReason, RefreshIntent, TokenRecord
+
+NO_REFRESH = {
+    "refresh_by": None,
+    "refresh_started_at": None,
+    "refresh_lease_until": None,
+    "refresh_fingerprint": None,
+}
+"""No refresh recorded in flight."""
+CLEARED = {
+    **NO_REFRESH,
+    "reauth_reason": None,
+    "reauth_since": None,
+    "reauth_detail": None,
+}
+"""A stored pair ends any refresh in flight and any need to authorise again."""
 
 
 class SqlTokens(Repository):
@@ -40,6 +55,7 @@ class SqlTokens(Repository):
             "refresh_token_enc": self._cipher.encrypt(refresh_token),
             "expires_at": expires_at,
             "updated_at": self._now(),
+            **CLEARED,
         }
         query = (
             update(oauth_tokens)
@@ -90,6 +106,46 @@ class SqlTokens(Repository):
         assert stored is not None
         return stored
 
+    async def begin_refresh(
+        self, portal: str, *, owner: str, fingerprint: str, lease_until: datetime
+    ) -> None:
+        await self._set(
+            portal,
+            refresh_by=owner[:200],
+            refresh_started_at=self._now(),
+            refresh_lease_until=lease_until,
+            refresh_fingerprint=fingerprint,
+        )
+
+    async def end_refresh(self, portal: str, *, answered: bool) -> None:
+        if answered:
+            await self._set(portal, **NO_REFRESH)
+        else:  # kept as evidence; nobody needs to wait for it any longer
+            await self._set(portal, refresh_lease_until=self._now())
+
+    async def require_reauth(self, portal: str, *, reason: ReauthReason, detail: str) -> None:
+        await self._set(
+            portal,
+            **NO_REFRESH,
+            reauth_reason=reason,
+            reauth_since=self._now(),
+            reauth_detail=detail,
+        )
+
+    async def needing_reauth(self) -> list[TokenRecord]:
+        query = (
+            select(oauth_tokens)
+            .where(oauth_tokens.c.reauth_reason.is_not(None))
+            .order_by(oauth_tokens.c.portal)
+        )
+        rows = (await self._conn.execute(query)).mappings().all()
+        return [self._record(row) for row in rows]
+
+    async def _set(self, portal: str, **values: object) -> None:
+        await self._conn.execute(
+            update(oauth_tokens).where(oauth_tokens.c.portal == portal.lower()).values(**values)
+        )
+
     async def _bump_registry(self) -> None:
         # a portal's first pair makes it servable: registry pollers must look again
         await self._conn.execute(
@@ -109,4 +165,26 @@ class SqlTokens(Repository):
             refresh_token=self._cipher.decrypt(row["refresh_token_enc"]),
             expires_at=row["expires_at"],
             generation=int(row["generation"]),
+            in_flight=_intent(row),
+            reauth=_reauth(row),
         )
+
+
+def _intent(row: RowMapping) -> RefreshIntent | None:
+    if row["refresh_fingerprint"] is None:
+        return None
+    return RefreshIntent(
+        owner=row["refresh_by"] or "",
+        started_at=row["refresh_started_at"],
+        lease_until=row["refresh_lease_until"] or row["refresh_started_at"],
+        fingerprint=row["refresh_fingerprint"],
+    )
+
+
+def _reauth(row: RowMapping) -> Reauthorization | None:
+    reason = row["reauth_reason"]
+    if reason not in ("refresh_lost", "refresh_refused"):
+        return None
+    return Reauthorization(
+        reason=reason, since=row["reauth_since"], detail=row["reauth_detail"] or ""
+    )
