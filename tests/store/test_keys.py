@@ -3,6 +3,8 @@ a store opened without its key (or with another) refused in one line, and rotati
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from dataclasses import replace
 
@@ -135,3 +137,39 @@ def test_records_do_not_show_secrets() -> None:
     record = PortalRecord(domain="r.test", auth="webhook", webhook_url=SecretStr(CANARY))
     assert CANARY not in repr(record)
     assert CANARY not in str(replace(record, enabled=False))
+
+
+async def test_processes_opening_a_new_store_at_once_agree_on_its_key(backend: Backend) -> None:
+    """Every process of a fleet starts on a fresh store at the same time: one records the
+    key's check value, the others find it and check their key against it (on PostgreSQL
+    they once lost the race with an IntegrityError: "cannot open the store")."""
+    assert await _verified_at_once(backend, [backend.key] * 8) == ["opened"] * 8
+    with pytest.raises(StoreKeyError, match="does not open the store"):
+        async with open_store(backend.settings(store_key=SecretStr(generate_key()))):
+            pass
+
+
+async def test_of_two_keys_checked_on_a_new_store_at_once_one_wins(backend: Backend) -> None:
+    results = await _verified_at_once(backend, [backend.key, generate_key()] * 4)
+    assert results.count("refused") == 4
+    assert results.count("opened") == 4
+
+
+async def _verified_at_once(backend: Backend, keys: list[str]) -> list[str]:
+    """Open a store per key (migrated, key not checked yet), then check every key at once."""
+    async with contextlib.AsyncExitStack() as stack:
+        stores = [
+            await stack.enter_async_context(
+                open_store(backend.settings(store_key=SecretStr(key)), check_key=False)
+            )
+            for key in keys
+        ]
+
+        async def verified(store: SqlStore) -> str:
+            try:
+                await store.verify_key()
+            except StoreKeyError as exc:
+                return "refused" if "\n" not in str(exc) else str(exc)
+            return "opened"
+
+        return list(await asyncio.gather(*(verified(store) for store in stores)))

@@ -109,8 +109,16 @@ class SqlStore:
         """Fail with one line unless the configured key opens this store.
 
         A store that has never held a secret records the key's check value the first time
-        it is opened with a key; from then on it refuses every other key.
+        it is opened with a key; from then on it refuses every other key. Processes opening
+        a new store at once race to record it: a loser (the row's key taken meanwhile)
+        checks its key against the winner's value.
         """
+        try:
+            await self._verify_key()
+        except IntegrityError:
+            await self._verify_key()
+
+    async def _verify_key(self) -> None:
         async with self.unit_of_work(readonly=not self.cipher.has_key) as uow:
             conn = uow.connection
             check = (await conn.execute(KEY_CHECK_QUERY)).scalar_one_or_none()
