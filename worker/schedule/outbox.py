@@ -64,6 +64,8 @@ class Outbox:
         """Declare a wait queue once per process (concurrent callers share the declare)."""
         key = (seconds, per_message)
         task = self._declared.get(key)
+        if task is not None and task.done() and task.exception() is None:
+            return task.result()
         if task is None or (task.done() and task.exception() is not None):
             task = asyncio.ensure_future(
                 declare_tick_wait(self._channel, self._names, seconds, per_message=per_message)
