@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
+import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from tests.amqp_helpers import AMQP_URL, broker, unique_prefix
@@ -23,12 +24,31 @@ from worker.adapters.store import SqlStore
 from worker.runtime.wiring import topology_spec
 from worker.schedule.outbox import Outbox
 from worker.schedule.scan import Cadences
+from worker.schedule.tick import BadTick, Tick, message, parse_all
 from worker.schedule.ticks import TickBatches, TickHandler
 from worker.store import Firing
 from worker.store.ports import UnitOfWork
 
 T0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 INTERVAL = 300.0
+
+
+def test_a_bundle_reads_back_and_a_single_tick_still_reads() -> None:
+    ticks = [Tick("a.example", 3, 100.0), Tick("b.example", 1, 100.25)]
+    assert parse_all(message(ticks).body) == ticks
+    assert parse_all(message(ticks[:1]).body) == ticks[:1]
+    assert message(ticks[:1]).message_id == "tick:3:a.example"  # the format before bundles
+    old = b'{"portal": "a.example", "generation": 3, "due": 100}'
+    assert parse_all(old) == [Tick("a.example", 3, 100.0)]
+    for bad in (
+        b'{"ticks": []}',
+        b'{"ticks": {"portal": "a.example"}}',
+        b'{"ticks": [{"portal": "a.example", "generation": 0, "due": 1}]}',
+        json.dumps({"ticks": [{"portal": "a", "generation": 1, "due": 1}] * 257}).encode(),
+        b"[]",
+    ):
+        with pytest.raises(BadTick):
+            parse_all(bad)
 
 
 async def test_fire_many_moves_each_expected_pair_once(store: SqlStore) -> None:
@@ -221,8 +241,16 @@ async def test_one_batch_fires_each_tick_once_and_drops_duplicates_and_stale_one
         assert await r.ticks.get(no_ack=False, fail=False) is None
         await r.reopen()
         assert await r.count(r.names.schedule_ticks) == 0
-        # the next ticks of a and c wait in the interval queue, the early c in a hop
-        assert await r.count(r.names.schedule_wait(INTERVAL)) == 2
+        # the next ticks of a and c, due together, wait in the interval queue in one bundle
+        waiting = await r.channel.declare_queue(r.names.schedule_wait(INTERVAL), passive=True)
+        bundle = await waiting.get(no_ack=True, fail=False)
+        assert bundle is not None
+        assert bundle.message_id == "ticks:2:4:a.example"
+        assert {(t.portal, t.generation) for t in parse_all(bundle.body)} == {
+            ("a.example", 4),
+            ("c.example", 2),
+        }
+        assert await waiting.get(no_ack=True, fail=False) is None
         sweeps = await r.channel.declare_queue(r.names.commands_queue, passive=True)
         ids = set()
         while (message := await sweeps.get(no_ack=True, fail=False)) is not None:
@@ -269,3 +297,49 @@ async def test_a_stop_lets_the_batch_under_way_commit_and_returns_the_next_one(
         await r.reopen()  # b's and c's ticks, never handled, go back to the queue
         assert await r.count(r.names.schedule_ticks) == 2
         assert await r.count(r.names.commands_queue) == 1
+
+
+async def test_each_tick_of_a_bundle_is_fired_or_dropped_on_its_own(store: SqlStore) -> None:
+    await _armed(store, "a.example", "b.example", "c.example")
+    await _armed(store, "d.example", generation=2)
+    portals = {p: INTERVAL for p in ("a.example", "b.example", "c.example", "d.example")}
+    async with rig(store, portals) as r:
+        soon = T0 + timedelta(seconds=0.3)  # within the span: fires with the others
+        later = T0 + timedelta(seconds=40)  # not due: waits on, in a hop
+        bundle = message(
+            [
+                Tick("a.example", 1, T0.timestamp()),
+                Tick("b.example", 1, soon.timestamp()),
+                Tick("c.example", 1, later.timestamp()),
+                Tick("d.example", 1, T0.timestamp()),  # stale: d is at 2
+            ]
+        )
+        await r.channel.default_exchange.publish(bundle, routing_key=r.names.schedule_ticks)
+        await r.put(_body("a.example", 1))  # a copy of a's tick, outside the bundle
+        batch = [r.handler.read(m)[0] for m in await r.take(2)]
+        await r.handler.handle(batch)
+        assert await _generations(store) == {
+            "a.example": 2,
+            "b.example": 2,
+            "c.example": 1,
+            "d.example": 2,
+        }
+        assert len(r.fired) == 2
+        assert await r.count(r.names.commands_queue) == 2
+        await r.reopen()
+        assert await r.count(r.names.schedule_ticks) == 0  # both deliveries acked
+        assert await r.count(r.names.schedule_wait(INTERVAL)) == 1  # a's and b's next, bundled
+        assert await r.count(r.names.schedule_hop(32.0)) == 1  # c's, waiting on
+
+
+async def test_ticks_of_a_short_interval_are_never_bundled(store: SqlStore) -> None:
+    """At 2 s the span is no more than EARLY: every tick keeps a message of its own (what
+    the schedule's other tests count)."""
+    await _armed(store, "a.example", "b.example")
+    async with rig(store, {"a.example": 2.0, "b.example": 2.0}) as r:
+        await r.put(_body("a.example", 1), _body("b.example", 1))
+        batch = [r.handler.read(m)[0] for m in await r.take(2)]
+        await r.handler.handle(batch)
+        assert len(r.fired) == 2
+        await r.reopen()
+        assert await r.count(r.names.schedule_wait(2.0)) == 2

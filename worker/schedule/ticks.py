@@ -43,7 +43,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from worker.schedule.outbox import Outbox
 from worker.schedule.plan import EARLY, following, tolerance
 from worker.schedule.scan import Cadences
-from worker.schedule.tick import BadTick, Tick, parse
+from worker.schedule.tick import BadTick, Tick, parse_all
 from worker.store.ports import Store
 from worker.store.records import Firing
 
@@ -68,11 +68,15 @@ class NoScheduleObserver:
 
 @dataclass(slots=True)
 class Delivery:
-    """A delivery of the tick queue, read: ``tick`` None when it is not a tick."""
+    """A delivery of the tick queue, read: its ticks (one, or a bundle's), none when it is
+    not a tick."""
 
     message: AbstractIncomingMessage
-    tick: Tick | None
+    ticks: tuple[Tick, ...]
     problem: str = ""
+
+
+Entry = tuple[Delivery, Tick]
 
 
 class TickHandler:
@@ -95,60 +99,65 @@ class TickHandler:
         self._observer = observer or NoScheduleObserver()
         self._window = window
 
+    def span(self, interval: float) -> float:
+        """How close together the ticks of a portal swept every ``interval`` are handled
+        as one: the batch window, or half the interval's tolerance if that is shorter (so a
+        tick fired that early or that late is still on time). Ticks due within it of each
+        other wait in one bundle, and a tick that comes within it of its due time fires."""
+        return min(self._window, tolerance(interval) / 2)
+
     def read(self, message: AbstractIncomingMessage) -> tuple[Delivery, float]:
-        """The delivery, read, and how long it may wait for its batch: the batch window,
-        or half its interval's tolerance if that is shorter (a fired tick stays on time)."""
+        """The delivery, read, and how long it may wait for its batch (its shortest span)."""
         try:
-            tick = parse(message.body)
+            ticks = tuple(parse_all(message.body))
         except BadTick as exc:
-            return Delivery(message, None, str(exc)), 0.0
+            return Delivery(message, (), str(exc)), 0.0
+        wait = self._window
+        for tick in ticks:
+            interval = self._cadences.interval(tick.portal)
+            if interval is not None:
+                wait = min(wait, self.span(interval))
+        return Delivery(message, ticks), wait
+
+    def _fires_now(self, tick: Tick, now: float) -> bool:
         interval = self._cadences.interval(tick.portal)
-        if interval is None:
-            return Delivery(message, tick), self._window
-        return Delivery(message, tick), min(self._window, tolerance(interval) / 2)
+        early = EARLY if interval is None else max(EARLY, self.span(interval))
+        return tick.due - now <= early
 
     async def handle(self, batch: Sequence[Delivery]) -> None:
-        """Handle ``batch``; every delivery in it is settled (acked or rejected) on return,
-        unless the channel is gone."""
+        """Handle ``batch``; every delivery in it is settled on return (unless the channel
+        is gone): acked, or rejected if one of its ticks failed."""
         settle = _Settlement()
         now = self._clock()
-        waiting: list[Delivery] = []
-        due: list[Delivery] = []
+        waiting: list[Entry] = []
+        due: list[Entry] = []
         for delivery in batch:
-            tick = delivery.tick
-            if tick is None:
+            settle.ack(delivery)
+            if not delivery.ticks:
                 logger.warning(
                     "sweep schedule: dropped a message that is not a tick (%s)", delivery.problem
                 )
-                settle.ack(delivery)
-            elif tick.due - now > EARLY:
-                waiting.append(delivery)
-            else:
-                due.append(delivery)
+            for tick in delivery.ticks:
+                (due if self._fires_now(tick, now) else waiting).append((delivery, tick))
         await asyncio.gather(self._wait_on(waiting, now, settle), self._fire(due, now, settle))
         await settle.send()
 
-    async def _wait_on(self, waiting: list[Delivery], now: float, settle: _Settlement) -> None:
+    async def _wait_on(self, waiting: list[Entry], now: float, settle: _Settlement) -> None:
         """Not due yet: wait on without asking the store (most deliveries are hops); a stale
         copy hops too and is dropped when it comes due. A portal this process does not know
         yet (just added elsewhere) takes hops only."""
         if not waiting:
             return
-        results = await asyncio.gather(
-            *(
-                self._outbox.tick(d.tick, now=now, interval=self._cadences.interval(d.tick.portal))
-                for d in waiting
-                if d.tick is not None
-            ),
-            return_exceptions=True,
+        results = await self._outbox.ticks(
+            [(tick, self._cadences.interval(tick.portal)) for _, tick in waiting],
+            now=now,
+            span=self.span,
         )
-        for delivery, result in zip(waiting, results, strict=True):
-            if isinstance(result, BaseException):
-                settle.failed(delivery, result)
-            else:
-                settle.ack(delivery)
+        for (delivery, tick), result in zip(waiting, results, strict=True):
+            if result is not None:
+                settle.failed(delivery, tick, result)
 
-    async def _fire(self, due: list[Delivery], now: float, settle: _Settlement) -> None:
+    async def _fire(self, due: list[Entry], now: float, settle: _Settlement) -> None:
         """One write transaction for the whole batch: the CAS on each tick's generation
         decides."""
         if not due:
@@ -165,56 +174,53 @@ class TickHandler:
                 )
                 await uow.commit()
         except Exception as exc:
-            for delivery in plan.deliveries():
-                settle.failed(delivery, exc)
+            for delivery, tick in plan.entries():
+                settle.failed(delivery, tick, exc)
             return
-        for delivery, tick in plan.stops:
+        for _, tick in plan.stops:
             logger.debug(
                 "sweep schedule: tick %d of %s: not scheduled", tick.generation, tick.portal
             )
-            settle.ack(delivery)
-        won: list[_Fire] = []
-        for key, fire in plan.fires.items():
-            for duplicate in fire.copies:  # the same tick twice in one batch: fires once
-                settle.ack(duplicate)
-            if key in fired:
-                won.append(fire)
-            else:  # not the expected tick: a duplicate, or fired elsewhere
-                settle.ack(fire.delivery)
-        await self._announce(won, now, settle)
+        # a tick that was not the expected one (a duplicate, one fired elsewhere, a copy of
+        # one in this batch) is dropped: nothing to do
+        await self._announce([f for k, f in plan.fires.items() if k in fired], now, settle)
 
-    async def _looked_up(
-        self, due: list[Delivery], settle: _Settlement
-    ) -> list[tuple[Delivery, Tick]]:
+    async def _looked_up(self, due: list[Entry], settle: _Settlement) -> list[Entry]:
         """The due ticks, once this process knows every portal among them (it looks at the
         registry again if one is unknown: removed or stopped, or added since it last looked);
         those it could not look up are failed."""
-        ticks = [(d, d.tick) for d in due if d.tick is not None]
-        if all(self._cadences.interval(t.portal) is not None for _, t in ticks):
-            return ticks
+        if all(self._cadences.interval(t.portal) is not None for _, t in due):
+            return due
         try:
             await self._refresh()
         except Exception as exc:
             known = []
-            for delivery, tick in ticks:
+            for delivery, tick in due:
                 if self._cadences.interval(tick.portal) is None:
-                    settle.failed(delivery, exc)
+                    settle.failed(delivery, tick, exc)
                 else:
                     known.append((delivery, tick))
             return known
-        return ticks
+        return due
 
     async def _announce(self, won: list[_Fire], now: float, settle: _Settlement) -> None:
-        """Publish every fired tick's sweep and next tick; settle each on its confirms."""
-        results = await asyncio.gather(
-            *(self._publish(f.tick, f.after, f.interval, now) for f in won),
-            return_exceptions=True,
+        """Publish every fired tick's sweep and its next tick (those due together in one
+        bundle); a tick whose publishes are not all confirmed fails its delivery."""
+        if not won:
+            return
+        sweeps, nexts = await asyncio.gather(
+            asyncio.gather(
+                *(self._outbox.sweep(f.tick, now=now) for f in won), return_exceptions=True
+            ),
+            self._outbox.ticks(
+                [(f.after, f.interval) for f in won], now=self._clock(), span=self.span
+            ),
         )
-        for fire, result in zip(won, results, strict=True):
-            if isinstance(result, BaseException):
-                settle.failed(fire.delivery, result)
+        for fire, swept, after in zip(won, sweeps, nexts, strict=True):
+            failure = swept if isinstance(swept, BaseException) else after
+            if failure is not None:
+                settle.failed(fire.delivery, fire.tick, failure)
                 continue
-            settle.ack(fire.delivery)
             late = now - fire.tick.due > tolerance(fire.interval)
             self._observer.sweep_scheduled(late=late)
             if late:
@@ -222,11 +228,11 @@ class TickHandler:
                     "portal %s: scheduled sweep %.1f s late", fire.tick.portal, now - fire.tick.due
                 )
 
-    def _plan(self, ticks: list[tuple[Delivery, Tick]], now: float) -> _Plan:
+    def _plan(self, due: list[Entry], now: float) -> _Plan:
         """What the transaction does: stop the portals no longer scheduled, fire each
         distinct ``(portal, generation)`` once (its other copies are dropped)."""
         plan = _Plan()
-        for delivery, tick in ticks:
+        for delivery, tick in due:
             interval = self._cadences.interval(tick.portal)
             if interval is None:
                 plan.stops.append((delivery, tick))
@@ -246,13 +252,6 @@ class TickHandler:
             )
         return plan
 
-    async def _publish(self, tick: Tick, after: Tick, interval: float, now: float) -> None:
-        """The fired tick's ``portal.sweep`` and its next tick, both confirmed."""
-        await asyncio.gather(
-            self._outbox.sweep(tick, now=now),
-            self._outbox.tick(after, now=self._clock(), interval=interval),
-        )
-
 
 @dataclass(slots=True)
 class _Fire:
@@ -269,44 +268,48 @@ class _Fire:
 
 @dataclass(slots=True)
 class _Plan:
-    stops: list[tuple[Delivery, Tick]] = field(default_factory=list)
+    stops: list[Entry] = field(default_factory=list)
     fires: dict[tuple[str, int], _Fire] = field(default_factory=dict)
 
-    def deliveries(self) -> list[Delivery]:
-        found = [delivery for delivery, _ in self.stops]
+    def entries(self) -> list[Entry]:
+        found = list(self.stops)
         for fire in self.fires.values():
-            found += [fire.delivery, *fire.copies]
+            found += [(d, fire.tick) for d in (fire.delivery, *fire.copies)]
         return found
 
 
 class _Settlement:
-    """A batch's acks and rejects, sent together: rejects first, then one multiple ack per
-    channel (a robust channel that came back is a new one, with tags of its own)."""
+    """A batch's acks and rejects, sent together: a delivery one of whose ticks failed is
+    rejected (requeued unless it was redelivered), first; then one multiple ack per channel
+    for the rest (a robust channel that came back is a new one, with tags of its own)."""
 
     def __init__(self) -> None:
-        self._acks: list[AbstractIncomingMessage] = []
-        self._rejects: list[tuple[AbstractIncomingMessage, bool]] = []
+        self._all: dict[int, AbstractIncomingMessage] = {}
+        self._rejects: dict[int, tuple[AbstractIncomingMessage, bool]] = {}
 
     def ack(self, delivery: Delivery) -> None:
-        self._acks.append(delivery.message)
+        self._all[id(delivery.message)] = delivery.message
 
-    def failed(self, delivery: Delivery, exc: BaseException) -> None:
-        message, tick = delivery.message, delivery.tick
+    def failed(self, delivery: Delivery, tick: Tick, exc: BaseException) -> None:
+        message = delivery.message
         requeue = not message.redelivered
         logger.warning(
-            "sweep schedule: tick %s of %s %s (%s)",
-            "?" if tick is None else tick.generation,
-            "?" if tick is None else tick.portal,
+            "sweep schedule: tick %d of %s %s (%s)",
+            tick.generation,
+            tick.portal,
             "requeued" if requeue else "dropped; the scan re-creates it",
             type(exc).__name__,
         )
-        self._rejects.append((message, requeue))
+        self._all[id(message)] = message
+        self._rejects[id(message)] = (message, requeue)
 
     async def send(self) -> None:
-        for message, requeue in self._rejects:
+        for message, requeue in self._rejects.values():
             await message.reject(requeue=requeue)
         last: dict[int, AbstractIncomingMessage] = {}
-        for message in self._acks:
+        for key, message in self._all.items():
+            if key in self._rejects:
+                continue
             channel = id(message.channel)
             held = last.get(channel)
             if held is None or (message.delivery_tag or 0) > (held.delivery_tag or 0):

@@ -14,6 +14,7 @@ from worker.adapters.store.tables import oauth_tokens, portals, sweep_schedule
 from worker.store.records import Cadence, Firing, TickRecord
 
 _t = sweep_schedule
+FIRE_CHUNK = 256  # pairs one statement fires at most (4 parameters each)
 
 
 class SqlSchedule(Repository):
@@ -51,20 +52,30 @@ class SqlSchedule(Repository):
     async def fire_many(
         self, firings: Sequence[Firing], *, fired_at: datetime
     ) -> set[tuple[str, int]]:
-        """One statement for the whole batch (built once per batch size, so the compiled
-        form is cached): each ``(portal, expected)`` pair that is the stored one moves to
-        ``expected + 1`` with its own due time and interval."""
+        """One statement for every :data:`FIRE_CHUNK` pairs (its size rounded up to a power
+        of two with pairs that match no row, so the few statements there are compile once):
+        each ``(portal, expected)`` pair that is the stored one moves to ``expected + 1``
+        with its own due time and interval."""
         wanted: dict[tuple[str, int], Firing] = {}
         for firing in firings:
             wanted.setdefault((firing.portal.lower(), firing.expected), firing)
-        if not wanted:
-            return set()
-        params: dict[str, Any] = {"fired_at": fired_at}
-        for n, ((portal, expected), firing) in enumerate(wanted.items()):
-            params[f"p{n}"], params[f"g{n}"] = portal, expected
-            params[f"d{n}"], params[f"i{n}"] = firing.due_at, firing.interval
-        rows = (await self._conn.execute(_fire_statement(len(wanted)), params)).all()
-        return {(row[0], int(row[1]) - 1) for row in rows}
+        pairs = list(wanted.items())
+        fired: set[tuple[str, int]] = set()
+        for start in range(0, len(pairs), FIRE_CHUNK):
+            chunk = pairs[start : start + FIRE_CHUNK]
+            size = 1 << (len(chunk) - 1).bit_length()
+            params: dict[str, Any] = {"fired_at": fired_at}
+            for n in range(size):
+                if n < len(chunk):
+                    (portal, expected), firing = chunk[n]
+                    due_at, interval = firing.due_at, firing.interval
+                else:  # no row has generation 0
+                    portal, expected, due_at, interval = "", 0, fired_at, 0.0
+                params[f"p{n}"], params[f"g{n}"] = portal, expected
+                params[f"d{n}"], params[f"i{n}"] = due_at, interval
+            rows = (await self._conn.execute(_fire_statement(size), params)).all()
+            fired |= {(row[0], int(row[1]) - 1) for row in rows}
+        return fired
 
     async def cadences(self) -> list[Cadence]:
         has_tokens = exists().where(oauth_tokens.c.portal == portals.c.domain)
