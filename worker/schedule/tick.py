@@ -39,14 +39,7 @@ class Tick:
 
     def message(self, *, expiration: float | None = None) -> Message:
         body = {"portal": self.portal, "generation": self.generation, "due": self.due}
-        return Message(
-            json.dumps(body, separators=(",", ":")).encode(),
-            content_type=CONTENT_TYPE,
-            message_id=f"tick:{self.generation}:{self.portal}"[:255],
-            delivery_mode=DeliveryMode.PERSISTENT,
-            expiration=None if expiration is None else max(round(expiration * 1000), 1) / 1000,
-            app_id="sipline",
-        )
+        return _message(body, f"tick:{self.generation}:{self.portal}", expiration)
 
     def sweep_id(self) -> str:
         """The id of the ``portal.sweep`` this tick fires: the same for every copy of the
@@ -66,10 +59,14 @@ def message(ticks: Sequence[Tick], *, expiration: float | None = None) -> Messag
     body = {
         "ticks": [{"portal": t.portal, "generation": t.generation, "due": t.due} for t in ticks]
     }
+    return _message(body, f"ticks:{len(ticks)}:{first.generation}:{first.portal}", expiration)
+
+
+def _message(body: object, message_id: str, expiration: float | None) -> Message:
     return Message(
         json.dumps(body, separators=(",", ":")).encode(),
         content_type=CONTENT_TYPE,
-        message_id=f"ticks:{len(ticks)}:{first.generation}:{first.portal}"[:255],
+        message_id=message_id[:255],
         delivery_mode=DeliveryMode.PERSISTENT,
         expiration=None if expiration is None else max(round(expiration * 1000), 1) / 1000,
         app_id="sipline",
