@@ -50,7 +50,7 @@ from worker.store.records import Firing
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-BATCH_WINDOW = 0.5  # seconds a batch stays open for more ticks (at most; see window())
+BATCH_WINDOW = 1.0  # seconds a batch stays open for more ticks (at most; see TickHandler.span)
 BATCH_LIMIT = 64  # ticks a batch takes at most
 
 
