@@ -1,15 +1,17 @@
 """What a process does with the ticks from ``<p>.schedule.ticks`` (any process may get one).
 
-Ticks are handled in batches: deliveries are collected for up to :data:`BATCH_WINDOW`
-(less for a portal whose interval's tolerance is short) or until :data:`BATCH_LIMIT` are
-in hand, then the batch is handled as one::
+Ticks are handled in batches: deliveries (a tick, or a bundle of ticks) are collected for
+up to :data:`BATCH_WINDOW` (less for a portal whose interval's tolerance is short: see
+:meth:`TickHandler.span`) or until :data:`BATCH_LIMIT` are in hand, then the batch is
+handled as one, each tick of each delivery on its own::
 
-    not a tick / portal not scheduled ─▶ drop (ack)
-    more than EARLY before its due time ─▶ next hop (publish; the store is not asked)
+    not a tick / portal not scheduled ─▶ drop
+    more than its span before its due time ─▶ next hop (publish; the store is not asked)
     due ─▶ store, one transaction: CAS generation g → g+1 for every due tick at once
         ─▶ not the expected tick (a duplicate, one fired elsewhere)? drop
-        ─▶ publish every fired tick's portal.sweep and its tick g+1 (all confirmed)
-    ─▶ settle: rejects one by one, then one multiple ack for the rest
+        ─▶ publish every fired tick's portal.sweep and its tick g+1 (all confirmed; the
+           next ticks due within one span of each other in one bundle)
+    ─▶ settle: a delivery with a failed tick rejected, then one multiple ack for the rest
 
 One batch is handled at a time, and every delivery of a batch is settled before the next
 batch starts, so the multiple ack covers exactly the batch's own deliveries. Where a crash
