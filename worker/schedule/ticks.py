@@ -306,8 +306,13 @@ class _Settlement:
         self._rejects[id(message)] = (message, requeue)
 
     async def send(self) -> None:
+        """Every settlement is tried: one on a channel that is gone (a robust channel that
+        came back meanwhile) fails alone, and the broker returns those deliveries itself."""
         for message, requeue in self._rejects.values():
-            await message.reject(requeue=requeue)
+            try:
+                await message.reject(requeue=requeue)
+            except Exception as exc:
+                logger.debug("sweep schedule: a reject was not sent (%s)", type(exc).__name__)
         last: dict[int, AbstractIncomingMessage] = {}
         for key, message in self._all.items():
             if key in self._rejects:
@@ -317,7 +322,10 @@ class _Settlement:
             if held is None or (message.delivery_tag or 0) > (held.delivery_tag or 0):
                 last[channel] = message
         for message in last.values():
-            await message.ack(multiple=True)
+            try:
+                await message.ack(multiple=True)
+            except Exception as exc:
+                logger.debug("sweep schedule: an ack was not sent (%s)", type(exc).__name__)
 
 
 class TickBatches:
