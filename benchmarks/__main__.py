@@ -23,6 +23,7 @@ BENCHMARKS = {
     "status_read": "sipline status, GET /v1/lines and the status page on 10,000 portals × 5 lines",
     "oauth_processes": "3 sipline run processes, one OAuth portal, 3 s tokens: refreshes/expiry",
     "schedule_idle": "10,000 portals on a sweep schedule, one worker at rest: its CPU",
+    "schedule_ticks": "the schedule's CPU per fired tick, in process, first and steady cycle",
 }
 
 

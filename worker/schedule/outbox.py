@@ -1,10 +1,12 @@
 """What the schedule publishes, each with publisher confirms and ``mandatory``: ticks into
-their wait queues, and the ``portal.sweep`` a fired tick stands for."""
+their wait queues (several due together in one bundle), and the ``portal.sweep`` a fired
+tick stands for."""
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from aio_pika.abc import AbstractChannel, AbstractExchange
@@ -12,8 +14,8 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from contracts import PortalSweep
 from worker.adapters.amqp.publisher import envelope_message
 from worker.adapters.amqp.topology import Names, declare_tick_wait
-from worker.schedule.plan import wait_for
-from worker.schedule.tick import SCHEDULE_SOURCE, Tick
+from worker.schedule.plan import EARLY, wait_for
+from worker.schedule.tick import MAX_BUNDLE, SCHEDULE_SOURCE, Tick, message
 
 
 class Outbox:
@@ -43,6 +45,61 @@ class Outbox:
             timeout=self._timeout,
         )
 
+    async def ticks(
+        self,
+        items: Sequence[tuple[Tick, float | None]],
+        *,
+        now: float,
+        span: Callable[[float], float],
+    ) -> list[BaseException | None]:
+        """Put every tick of ``items`` (each with its portal's interval, None when not known
+        here) to wait as :meth:`tick` does; ticks bound for the same queue, of the same
+        interval and due within ``span(interval)`` of the first of them go in one bundle
+        (none when the span is no more than EARLY). One result per item: None, or what
+        failed the publish that carried it."""
+        groups: dict[tuple[float, bool, float | None], list[int]] = {}
+        for n, (tick, interval) in enumerate(items):
+            wait = wait_for(tick.due - now, math.inf if interval is None else interval)
+            groups.setdefault((wait.queue_seconds, wait.per_message, interval), []).append(n)
+        chunks: list[tuple[float, bool, list[int]]] = []
+        for (seconds, per_message, interval), members in groups.items():
+            width = 0.0 if interval is None else span(interval)
+            members.sort(key=lambda n: items[n][0].due)
+            chunk: list[int] = []
+            for n in members:
+                if chunk and (
+                    width <= EARLY
+                    or items[n][0].due - items[chunk[0]][0].due > width
+                    or len(chunk) >= MAX_BUNDLE
+                ):
+                    chunks.append((seconds, per_message, chunk))
+                    chunk = []
+                chunk.append(n)
+            chunks.append((seconds, per_message, chunk))
+        results = await asyncio.gather(
+            *(
+                self._put([items[n][0] for n in chunk], seconds, per_message, now)
+                for seconds, per_message, chunk in chunks
+            ),
+            return_exceptions=True,
+        )
+        found: list[BaseException | None] = [None] * len(items)
+        for (_, _, chunk), result in zip(chunks, results, strict=True):
+            if isinstance(result, BaseException):
+                for n in chunk:
+                    found[n] = result
+        return found
+
+    async def _put(self, ticks: list[Tick], seconds: float, per_message: bool, now: float) -> None:
+        queue = await self._queue(seconds, per_message)
+        expiration = max(ticks[0].due - now, 0.001) if per_message else None
+        await self._channel.default_exchange.publish(
+            message(ticks, expiration=expiration),
+            routing_key=queue,
+            mandatory=True,
+            timeout=self._timeout,
+        )
+
     async def sweep(self, tick: Tick, *, now: float) -> None:
         """The scheduled ``portal.sweep``, through the command exchange like any command (in
         a fleet the router shards it by portal)."""
@@ -64,6 +121,8 @@ class Outbox:
         """Declare a wait queue once per process (concurrent callers share the declare)."""
         key = (seconds, per_message)
         task = self._declared.get(key)
+        if task is not None and task.done() and task.exception() is None:
+            return task.result()
         if task is None or (task.done() and task.exception() is not None):
             task = asyncio.ensure_future(
                 declare_tick_wait(self._channel, self._names, seconds, per_message=per_message)

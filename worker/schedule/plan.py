@@ -17,7 +17,8 @@ outage after which every portal is re-armed at once) does not bunch them togethe
   re-arming, a tick that came in late) is spent in hops, the longest one that fits each
   time, so it arrives on time after at most ``log2`` hops, once.
 
-A tick that arrives more than :data:`EARLY` before its due time takes the next hop.
+A tick that arrives more than :data:`EARLY` before its due time (more than its span, when
+ticks are handled in batches: ``worker/schedule/ticks.py``) takes the next hop.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ tick; the store says which tick that is; compare-and-set on the store decides ev
 (docs/architecture.md, "The sweep schedule").
 
 Stopping is orderly, so a stop never cancels a store transaction: the tick consumer is
-cancelled first (no new delivery), the ticks being handled and the look under way finish
-(within :data:`STOP_GRACE`), and only then is the channel closed. A channel closed under
+cancelled first (no new delivery), the batch of ticks being handled and the look under way
+finish (within :data:`STOP_GRACE`; ticks collected for the next batch stay unacked), and
+only then is the channel closed. A channel closed under
 its consumer's callbacks cancels them, and a cancelled SQLite transaction that was waiting
 for the write lock leaves a connection closing for ever behind it: with 32 ticks in hand
 and the projection writing, that kept a stopped process from ending.
@@ -22,13 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustConnection,
 )
@@ -36,12 +36,12 @@ from aio_pika.abc import (
 from worker.adapters.amqp.topology import Names, declare_schedule
 from worker.schedule.outbox import Outbox
 from worker.schedule.scan import Cadences, Clock, Scanner
-from worker.schedule.ticks import ScheduleObserver, TickHandler
+from worker.schedule.ticks import BATCH_LIMIT, ScheduleObserver, TickBatches, TickHandler
 from worker.store.ports import Store, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
-PREFETCH = 32
+PREFETCH = 2 * BATCH_LIMIT  # a batch is handled while the next one is collected
 RESTART = 10.0  # seconds before a schedule that failed starts again
 STOP_GRACE = 5.0  # seconds the ticks in hand and a look get to finish when stopping
 CANCEL_TIMEOUT = 2.0  # for the consumer's cancel (a robust channel waits for a lost broker)
@@ -147,7 +147,7 @@ class SweepSchedule:
                 clock=self._clock,
             )
             await scanner.try_look()  # ticks need this process's view of the registry
-            handler = InFlight(
+            handler = TickBatches(
                 TickHandler(
                     store=self._store,
                     outbox=outbox,
@@ -163,34 +163,6 @@ class SweepSchedule:
             self.started.set()
             logger.info("sweep schedule: consuming ticks")
             await scanner.run(config.scan_every, until=self._stopping)
-
-
-class InFlight:
-    """A consumer callback whose running calls can be waited for: the channel is closed
-    only once they are done, since closing it cancels them mid-transaction."""
-
-    def __init__(self, callback: Callable[[AbstractIncomingMessage], Awaitable[None]]) -> None:
-        self._callback = callback
-        self._running: set[asyncio.Task[object]] = set()
-        self._draining = False
-
-    async def __call__(self, message: AbstractIncomingMessage) -> None:
-        if self._draining:
-            return  # held unacked: it goes back to the queue when the channel closes
-        task = asyncio.current_task()
-        assert task is not None
-        self._running.add(task)
-        try:
-            await self._callback(message)
-        finally:
-            self._running.discard(task)
-
-    async def drain(self, grace: float) -> None:
-        """Start no more calls; wait until those under way have finished, at most
-        ``grace`` seconds."""
-        self._draining = True
-        if self._running:
-            await asyncio.wait(set(self._running), timeout=grace)
 
 
 async def _first(wanted: asyncio.Event, stop: asyncio.Event) -> bool:

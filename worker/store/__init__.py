@@ -30,6 +30,7 @@ from worker.store.ports import (
 from worker.store.records import (
     AuthKind,
     Cadence,
+    Firing,
     IssuedTokens,
     LineChange,
     LineChangeKind,
@@ -63,6 +64,7 @@ __all__ = [
     "Cadence",
     "CallbackRepository",
     "CreateCommandRepository",
+    "Firing",
     "IssuedTokens",
     "LineChange",
     "LineChangeKind",

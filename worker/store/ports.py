@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from worker.store.records import (
     Cadence,
+    Firing,
     LineChange,
     LineFilter,
     LineKey,
@@ -330,6 +331,15 @@ class ScheduleRepository(Protocol):
     ) -> TickRecord | None:
         """The expected tick fired: as :meth:`arm`, also noting ``fired_at``; None when the
         tick was not (or no longer) the expected one."""
+        ...
+
+    async def fire_many(
+        self, firings: Sequence[Firing], *, fired_at: datetime
+    ) -> set[tuple[str, int]]:
+        """:meth:`fire` for many ticks in one statement (the tick handler's batch): the
+        ``(portal, expected)`` pairs that were the expected tick and fired (each moved to
+        ``expected + 1``); a pair named twice fires once, and of two generations of one
+        portal at most the stored one."""
         ...
 
     async def cadences(self) -> list[Cadence]:

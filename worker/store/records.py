@@ -206,6 +206,17 @@ class TickRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Firing:
+    """One tick of a batch to fire: ``portal``'s tick ``expected`` moves to the next
+    generation, due at ``due_at`` with ``interval`` (:meth:`ScheduleRepository.fire_many`)."""
+
+    portal: str
+    expected: int
+    due_at: datetime
+    interval: float
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedTokens:
     """A pair the OAuth server just issued, not yet stored."""
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, exists, select, update
+from sqlalchemy import RowMapping, and_, bindparam, case, exists, or_, select, update
 
 from worker.adapters.store.repositories.base import Repository
 from worker.adapters.store.tables import oauth_tokens, portals, sweep_schedule
-from worker.store.records import Cadence, TickRecord
+from worker.store.records import Cadence, Firing, TickRecord
 
 _t = sweep_schedule
+FIRE_CHUNK = 256  # pairs one statement fires at most (4 parameters each)
 
 
 class SqlSchedule(Repository):
@@ -45,6 +48,34 @@ class SqlSchedule(Repository):
     ) -> TickRecord | None:
         values = {"due_at": due_at, "interval": interval, "fired_at": fired_at}
         return await self._swap(portal.lower(), expected, values)
+
+    async def fire_many(
+        self, firings: Sequence[Firing], *, fired_at: datetime
+    ) -> set[tuple[str, int]]:
+        """One statement for every :data:`FIRE_CHUNK` pairs (its size rounded up to a power
+        of two with pairs that match no row, so the few statements there are compile once):
+        each ``(portal, expected)`` pair that is the stored one moves to ``expected + 1``
+        with its own due time and interval."""
+        wanted: dict[tuple[str, int], Firing] = {}
+        for firing in firings:
+            wanted.setdefault((firing.portal.lower(), firing.expected), firing)
+        pairs = list(wanted.items())
+        fired: set[tuple[str, int]] = set()
+        for start in range(0, len(pairs), FIRE_CHUNK):
+            chunk = pairs[start : start + FIRE_CHUNK]
+            size = 1 << (len(chunk) - 1).bit_length()
+            params: dict[str, Any] = {"fired_at": fired_at}
+            for n in range(size):
+                if n < len(chunk):
+                    (portal, expected), firing = chunk[n]
+                    due_at, interval = firing.due_at, firing.interval
+                else:  # no row has generation 0
+                    portal, expected, due_at, interval = "", 0, fired_at, 0.0
+                params[f"p{n}"], params[f"g{n}"] = portal, expected
+                params[f"d{n}"], params[f"i{n}"] = due_at, interval
+            rows = (await self._conn.execute(_fire_statement(size), params)).all()
+            fired |= {(row[0], int(row[1]) - 1) for row in rows}
+        return fired
 
     async def cadences(self) -> list[Cadence]:
         has_tokens = exists().where(oauth_tokens.c.portal == portals.c.domain)
@@ -90,6 +121,35 @@ class SqlSchedule(Repository):
         )
         row = (await self._conn.execute(query)).mappings().first()
         return None if row is None else _record(row)
+
+
+@functools.cache
+def _fire_statement(size: int) -> Any:
+    """``UPDATE … WHERE (portal = :p0 AND generation = :g0) OR …`` with the new due time and
+    interval of each pair picked by ``CASE``: the same statement object for every batch of
+    ``size`` pairs."""
+    matches = [
+        and_(_t.c.portal == bindparam(f"p{n}"), _t.c.generation == bindparam(f"g{n}"))
+        for n in range(size)
+    ]
+
+    def picked(column: str) -> Any:
+        values = [bindparam(f"{column[0]}{n}", type_=_t.c[column].type) for n in range(size)]
+        if size == 1:
+            return values[0]
+        return case(*zip(matches, values, strict=True), else_=_t.c[column])
+
+    return (
+        update(_t)
+        .where(or_(*matches))
+        .values(
+            generation=_t.c.generation + 1,
+            due_at=picked("due_at"),
+            interval=picked("interval"),
+            fired_at=bindparam("fired_at", type_=_t.c.fired_at.type),
+        )
+        .returning(_t.c.portal, _t.c.generation)
+    )
 
 
 def _record(row: RowMapping) -> TickRecord:
