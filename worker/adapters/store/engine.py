@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 READONLY = "sipline_readonly"
+# the execution options of a PostgreSQL read-only unit of work: one snapshot for all of its
+# statements (REPEATABLE READ is taken at the first; a read-only transaction at that level
+# never fails to serialise), as an SQLite read transaction is
+SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 BUSY_TIMEOUT_MS = 15_000
 CONNECT_TIMEOUT = 10.0
 
