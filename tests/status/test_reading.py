@@ -52,7 +52,7 @@ async def test_the_reading_store_answers_as_the_store_does(
     await fill(store)
     expected = await _listing(store)
     async with open_reader(backend.settings()) as reader:
-        assert isinstance(reader, ReadingStore) == (backend.name == "sqlite")
+        assert isinstance(reader, ReadingStore)
         assert await _listing(reader) == expected
         overview = await StatusQuery(store=reader).overview()
     assert overview == await StatusQuery(store=store).overview()
@@ -88,6 +88,17 @@ async def test_a_store_with_something_to_do_first_is_opened_by_open_store(
             pass
 
 
+async def test_a_schema_behind_the_code_is_upgraded_first_on_either_backend(
+    backend: Backend, store: SqlStore
+) -> None:
+    await downgrade(store.engine, store.location, target="0001")
+    async with open_reader(backend.settings()) as reader:
+        assert isinstance(reader, SqlStore)  # upgraded by open_store
+    async with open_reader(backend.settings()) as reader:
+        assert isinstance(reader, ReadingStore)
+        assert await StatusQuery(store=reader).counts() == {}
+
+
 async def test_a_key_not_the_stores_fails_in_one_line(filled: Backend) -> None:
     other = filled.settings(store_key=SecretStr(generate_key()))
     with pytest.raises(StoreKeyError, match="does not open the store"):
@@ -95,8 +106,13 @@ async def test_a_key_not_the_stores_fails_in_one_line(filled: Backend) -> None:
             pass
 
 
-def test_sipline_status_on_sqlite_imports_no_asyncio_driver(filled: Backend) -> None:
-    """What the reading store is for: no aiosqlite, no SQLAlchemy asyncio layer or ORM."""
+async def test_sipline_status_imports_no_asyncio_layer(backend: Backend, store: SqlStore) -> None:
+    """What the reading store is for: no SQLAlchemy asyncio layer or ORM, no aiosqlite."""
+    await fill(store)
+    await asyncio.to_thread(_status_imports_nothing_heavy, backend)
+
+
+def _status_imports_nothing_heavy(filled: Backend) -> None:
     probe = (
         "import sys\n"
         "from worker.cli.main import main\n"
