@@ -20,7 +20,8 @@ from worker.adapters.store import SqlStore, generate_key, open_reader, open_stor
 from worker.adapters.store.migrate import downgrade
 from worker.adapters.store.reading import ReadingStore
 from worker.adapters.store.tables import lines
-from worker.status.query import Selection, StatusQuery
+from worker.status.query import ORDER, Selection, StatusQuery
+from worker.status.views import OUT_OF_SYNC
 from worker.store import StoreKeyError, StoreSchemaError
 from worker.store.records import LineRecord
 
@@ -51,7 +52,7 @@ async def test_the_reading_store_answers_as_the_store_does(
     await fill(store)
     expected = await _listing(store)
     async with open_reader(backend.settings()) as reader:
-        assert isinstance(reader, ReadingStore) == (backend.name == "sqlite")
+        assert isinstance(reader, ReadingStore)
         assert await _listing(reader) == expected
         overview = await StatusQuery(store=reader).overview()
     assert overview == await StatusQuery(store=store).overview()
@@ -87,6 +88,17 @@ async def test_a_store_with_something_to_do_first_is_opened_by_open_store(
             pass
 
 
+async def test_a_schema_behind_the_code_is_upgraded_first_on_either_backend(
+    backend: Backend, store: SqlStore
+) -> None:
+    await downgrade(store.engine, store.location, target="0001")
+    async with open_reader(backend.settings()) as reader:
+        assert isinstance(reader, SqlStore)  # upgraded by open_store
+    async with open_reader(backend.settings()) as reader:
+        assert isinstance(reader, ReadingStore)
+        assert await StatusQuery(store=reader).counts() == {}
+
+
 async def test_a_key_not_the_stores_fails_in_one_line(filled: Backend) -> None:
     other = filled.settings(store_key=SecretStr(generate_key()))
     with pytest.raises(StoreKeyError, match="does not open the store"):
@@ -94,8 +106,13 @@ async def test_a_key_not_the_stores_fails_in_one_line(filled: Backend) -> None:
             pass
 
 
-def test_sipline_status_on_sqlite_imports_no_asyncio_driver(filled: Backend) -> None:
-    """What the reading store is for: no aiosqlite, no SQLAlchemy asyncio layer or ORM."""
+async def test_sipline_status_imports_no_asyncio_layer(backend: Backend, store: SqlStore) -> None:
+    """What the reading store is for: no SQLAlchemy asyncio layer or ORM, no aiosqlite."""
+    await fill(store)
+    await asyncio.to_thread(_status_imports_nothing_heavy, backend)
+
+
+def _status_imports_nothing_heavy(filled: Backend) -> None:
     probe = (
         "import sys\n"
         "from worker.cli.main import main\n"
@@ -160,3 +177,76 @@ def _read_the_start(args: list[str], env: dict[str, str]) -> tuple[int, str]:
         process.stdout.close()
         stderr = process.stderr.read()
         return process.wait(timeout=60), stderr
+
+
+async def test_portals_with_out_of_sync_lines_come_first_in_two_reads_of_one_snapshot(
+    backend: Backend, store: SqlStore
+) -> None:
+    """The listing reads the portals with an out-of-sync live line, then the others: each
+    in portal order, each portal's lines worst first; a portal whose only bad line is
+    deleted, or whose bad lines a verdict filter leaves out, keeps its place."""
+    specs = {
+        "a-fine.test": ["in_sync", None, "in_sync"],
+        "b-bad.test": ["in_sync", "config_drift", None, "registration_failed", "in_sync"],
+        "c-fine.test": ["in_sync"],
+        "d-deleted-bad.test": ["in_sync", "config_drift"],  # its drifting line is deleted
+        "e-bad.test": ["pending_timeout", "in_sync"],
+        "f-unchecked.test": [None, None],
+    }
+    rows = [
+        {
+            "portal": portal,
+            "config_id": n,
+            "title": f"{portal} {n}",
+            "verdict": verdict,
+            "findings": [],
+            "deleted": portal == "d-deleted-bad.test" and verdict == "config_drift",
+            "last_event_id": f"e-{portal}-{n}",
+            "last_event_at": datetime(2026, 11, 30, tzinfo=UTC),
+        }
+        for portal, verdicts in specs.items()
+        for n, verdict in enumerate(verdicts, start=1)
+    ]
+    async with store.unit_of_work() as uow:
+        await uow.connection.execute(insert(lines), rows)
+        await uow.commit()
+
+    async def listed(selection: Selection, batch: int) -> list[tuple[str, int]]:
+        async with StatusQuery(store=store).listing(selection, batch=batch) as listing:
+            return [
+                (line.portal, line.config_id) async for v in listing.portals() for line in v.lines
+            ]
+
+    everything = [
+        ("b-bad.test", 4),
+        ("b-bad.test", 2),
+        ("b-bad.test", 3),
+        ("b-bad.test", 1),
+        ("b-bad.test", 5),
+        ("e-bad.test", 1),
+        ("e-bad.test", 2),
+        ("a-fine.test", 2),
+        ("a-fine.test", 1),
+        ("a-fine.test", 3),
+        ("c-fine.test", 1),
+        ("d-deleted-bad.test", 1),
+        ("f-unchecked.test", 1),
+        ("f-unchecked.test", 2),
+    ]
+    for batch in (1, 3, 1000):  # batches that end inside a portal and inside each read
+        assert await listed(Selection(), batch) == everything
+    in_sync = [key for key in everything if rows[_at(rows, key)]["verdict"] == "in_sync"]
+    assert await listed(Selection(verdicts=frozenset({"in_sync"})), 2) == in_sync
+    assert in_sync[0] == ("b-bad.test", 1)  # still first: its bad lines are filtered out
+
+    # a limit spans both reads
+    async with store.unit_of_work(readonly=True) as uow:
+        read = uow.lines.read(
+            Selection().line_filter(), order=ORDER, first_with=OUT_OF_SYNC, limit=9, batch=4
+        )
+        limited = [(line.portal, line.config_id) async for b in read for line in b]
+    assert limited == everything[:9]
+
+
+def _at(rows: list[dict[str, object]], key: tuple[str, int]) -> int:
+    return next(i for i, r in enumerate(rows) if (r["portal"], r["config_id"]) == key)

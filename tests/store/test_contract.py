@@ -296,3 +296,33 @@ async def test_seed_stores_a_pair_only_once(store: SqlStore) -> None:
         await uow.commit()
     assert first == again
     assert (first.access_token.get_secret_value(), first.generation) == ("a", 1)
+
+
+async def test_a_readonly_unit_of_work_reads_one_snapshot(store: SqlStore) -> None:
+    """What commits while a read-only unit of work reads is not seen by its later
+    statements (``sipline status`` reads its lines in two); the connection it used writes
+    as before afterwards."""
+    async with store.unit_of_work() as uow:
+        await uow.lines.apply(change("s1", "created", T0))
+        await uow.commit()
+    async with store.unit_of_work(readonly=True) as reading:
+        before = await reading.lines.list()
+        async with store.unit_of_work() as uow:
+            await uow.lines.apply(
+                LineChange(
+                    event_id="s2",
+                    occurred_at=T0,
+                    portal="p.test",
+                    config_id=2,
+                    kind="created",
+                    title="second",
+                )
+            )
+            await uow.commit()
+        assert await reading.lines.list() == before
+    for n in range(3):  # every pooled connection writes after a read-only one
+        async with store.unit_of_work() as uow:
+            await uow.portals.add(webhook(f"w{n}.bitrix24.test"))
+            await uow.commit()
+    async with store.unit_of_work(readonly=True) as reading:
+        assert len(await reading.lines.list()) == 2

@@ -89,12 +89,12 @@ async def open_store(
 async def open_reader(settings: Settings) -> AsyncIterator[Store]:
     """A store to read (read-only units of work only), closed on exit.
 
-    An SQLite store that is ready as it stands (schema at the head, key checked) is read
+    A store that is ready as it stands (schema at the head, key checked) is read
     synchronously (:class:`~worker.adapters.store.reading.ReadingStore`: the same
-    repositories and queries, no event loop's driver); anything else is
+    repositories and queries, without SQLAlchemy's asyncio layer); anything else is
     :func:`open_store`'s, with its upgrade, key recording and errors."""
     location = resolve(settings)
-    reading = ReadingStore.open(location, Cipher(settings.store_key))
+    reading = await ReadingStore.open(location, Cipher(settings.store_key))
     if reading is None:
         async with open_store(settings, location=location) as store:
             yield store

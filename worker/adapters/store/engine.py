@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 READONLY = "sipline_readonly"
+# the execution options of a PostgreSQL read-only unit of work: one snapshot for all of its
+# statements (REPEATABLE READ is taken at the first; a read-only transaction at that level
+# never fails to serialise), as an SQLite read transaction is
+SNAPSHOT = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 BUSY_TIMEOUT_MS = 15_000
 CONNECT_TIMEOUT = 10.0
 
@@ -42,11 +46,29 @@ def create_engine(location: Location) -> AsyncEngine:
         )
         _sqlite_rules(engine.sync_engine)
         return engine
+    return create_async_engine(
+        location.url,
+        connect_args=_postgres_connect_args(location),
+        pool_pre_ping=True,
+        pool_size=5,
+    )
+
+
+def _postgres_connect_args(location: Location) -> dict[str, Any]:
     connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT}
     if location.schema:
         connect_args["server_settings"] = {"search_path": location.schema}
-    return create_async_engine(
-        location.url, connect_args=connect_args, pool_pre_ping=True, pool_size=5
+    return connect_args
+
+
+def create_sync_postgres_engine(location: Location) -> Engine:
+    """A synchronous engine over the asyncpg dialect, for
+    :class:`~worker.adapters.store.reading.ReadingStore`: every call on it is made inside
+    ``sqlalchemy.util.concurrency.greenlet_spawn``. It is the engine an ``AsyncEngine``
+    wraps (``create_async_engine`` makes it with the same ``_is_async`` flag), without the
+    asyncio layer's package, which imports the ORM."""
+    return create_sync_engine(
+        location.url, connect_args=_postgres_connect_args(location), _is_async=True
     )
 
 

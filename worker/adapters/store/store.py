@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from worker.adapters.store.crypto import Cipher
-from worker.adapters.store.engine import READONLY
+from worker.adapters.store.engine import READONLY, SNAPSHOT
 from worker.adapters.store.location import Location
 from worker.adapters.store.repositories.base import Clock
 from worker.adapters.store.repositories.keys import SqlCallbacks, SqlCreates
@@ -86,13 +86,19 @@ class SqlStore:
         self.cipher = cipher
         self._now = now
         self._closed = False
+        # a read-only unit of work reads one snapshot, whatever commits meanwhile (SQLite's
+        # read transaction is one; PostgreSQL's: SNAPSHOT): ``sipline status`` reads its
+        # lines in two statements that must agree
+        self._readonly: dict[str, object] = {READONLY: True}
+        if location.backend == "postgresql":
+            self._readonly |= SNAPSHOT
 
     @asynccontextmanager
     async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[SqlUnitOfWork]:
         try:
             async with self.engine.connect() as conn:
                 if readonly:
-                    await conn.execution_options(**{READONLY: True})  # in place
+                    await conn.execution_options(**self._readonly)  # in place
                 await conn.begin()
                 try:
                     yield SqlUnitOfWork(conn, cipher=self.cipher, now=self._now)
