@@ -250,3 +250,23 @@ async def test_portals_with_out_of_sync_lines_come_first_in_two_reads_of_one_sna
 
 def _at(rows: list[dict[str, object]], key: tuple[str, int]) -> int:
     return next(i for i, r in enumerate(rows) if (r["portal"], r["config_id"]) == key)
+
+
+async def test_a_sqlalchemy_without_the_synchronous_postgresql_engine_reads_the_async_way(
+    backend: Backend, store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The synchronous PostgreSQL engine is made with a private flag of SQLAlchemy's (the
+    one its asyncio layer uses): a release without it must not break ``sipline status``."""
+    await fill(store)
+    expected = await _listing(store)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise TypeError("Invalid argument(s) '_is_async' sent to create_engine()")
+
+    monkeypatch.setattr("worker.adapters.store.reading.create_sync_postgres_engine", refused)
+    async with open_reader(backend.settings()) as reader:
+        if backend.name == "postgresql":
+            assert isinstance(reader, SqlStore)
+        else:
+            assert isinstance(reader, ReadingStore)
+        assert await _listing(reader) == expected

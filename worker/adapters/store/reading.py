@@ -19,13 +19,14 @@ to record) is for :func:`worker.adapters.store.open_store`, which
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection, Dialect, Engine, Executable, Row
 from sqlalchemy.engine import CursorResult, Result
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from worker.adapters.store.crypto import Cipher
 from worker.adapters.store.engine import (
@@ -41,6 +42,8 @@ from worker.adapters.store.store import KEY_CHECK_QUERY, SqlUnitOfWork, unavaila
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
+
+logger = logging.getLogger(__name__)
 
 # how a synchronous call reaches the database: at once (sqlite3), or inside
 # ``greenlet_spawn``, where asyncpg's awaits are made from synchronous code
@@ -121,7 +124,13 @@ class ReadingStore:
                 return None
             engine = create_sync_sqlite_engine(location)
         else:
-            engine = create_sync_postgres_engine(location)
+            try:
+                engine = create_sync_postgres_engine(location)
+            except (TypeError, ArgumentError):
+                # the engine is made the way SQLAlchemy's asyncio layer makes its own (a
+                # private flag); a release that makes it otherwise is read the async way
+                logger.debug("the synchronous PostgreSQL reader is not available")
+                return None
         store = cls(engine=engine, location=location, cipher=cipher, now=now)
         try:
             async with store._transaction() as connection:
