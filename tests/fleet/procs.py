@@ -119,17 +119,16 @@ def fleet_spec(values: dict[str, Any]) -> Any:
 @contextlib.asynccontextmanager
 async def fleet_tap(values: dict[str, Any]) -> AsyncIterator[Tap]:
     """The taps on a fleet topology; the shard queues go with it on the way out."""
-    async with tap(AMQP_URL, fleet_spec(values), keep_dead_letters=True) as tapped:
-        try:
-            yield tapped
-        finally:
-            pass
-    connection = await aio_pika.connect(AMQP_URL)
     try:
-        names = FleetNames(values["topology_prefix"])
-        await delete_fleet(await connection.channel(), names, values.get("shards", 16))
-    finally:
-        await connection.close()
+        async with tap(AMQP_URL, fleet_spec(values), keep_dead_letters=True) as tapped:
+            yield tapped
+    finally:  # a failed scenario too: leaked quorum queues have wedged the broker before
+        connection = await aio_pika.connect(AMQP_URL)
+        try:
+            names = FleetNames(values["topology_prefix"])
+            await delete_fleet(await connection.channel(), names, values.get("shards", 16))
+        finally:
+            await connection.close()
 
 
 @dataclass
