@@ -151,13 +151,7 @@ async def refresh_under_lock(
             await _end_refresh(store, portal, current, answered=_answered(exc))
             raise
         try:
-            async with store.unit_of_work() as uow:
-                locked = await uow.tokens.lock(portal)
-                if locked is not None and locked.generation != current.generation:
-                    return locked  # a pair stored while ours was in flight (a late holder)
-                stored = await _put(uow, portal, issued)
-                await uow.commit()
-                return stored
+            return await _store_once(store, portal, locked=current, issued=issued)
         except StoreUnavailable as exc:
             logger.error(
                 "portal %s: refreshed OAuth pair not committed (%s); writing it again",
@@ -308,19 +302,27 @@ async def _put(uow: UnitOfWork, portal: str, issued: IssuedTokens) -> TokenRecor
     )
 
 
+async def _store_once(
+    store: Store, portal: str, *, locked: TokenRecord, issued: IssuedTokens
+) -> TokenRecord:
+    """One transaction: write ``issued`` unless the pair moved on since ``locked`` was read
+    (our earlier commit landed after all, or another holder stored a newer pair)."""
+    async with store.unit_of_work() as uow:
+        current = await uow.tokens.lock(portal)
+        if current is not None and current.generation != locked.generation:
+            return current
+        stored = await _put(uow, portal, issued)
+        await uow.commit()
+        return stored
+
+
 async def store_issued(
     store: Store, portal: str, *, locked: TokenRecord, issued: IssuedTokens
 ) -> TokenRecord:
     """Write a pair issued after ``locked`` was read, unless a later one is already stored."""
     for attempt in range(PERSIST_ATTEMPTS):
         try:
-            async with store.unit_of_work() as uow:
-                current = await uow.tokens.lock(portal)
-                if current is not None and current.generation != locked.generation:
-                    return current  # our commit did land after all, or a newer pair did
-                stored = await _put(uow, portal, issued)
-                await uow.commit()
-                return stored
+            return await _store_once(store, portal, locked=locked, issued=issued)
         except StoreUnavailable:
             await asyncio.sleep(PERSIST_BACKOFF * (attempt + 1))
     raise TokenPersistError(
