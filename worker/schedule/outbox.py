@@ -37,13 +37,7 @@ class Outbox:
         """Put ``tick`` to wait until its due time (a hop, or its interval queue; hops only
         when the portal's interval is not known here)."""
         wait = wait_for(tick.due - now, math.inf if interval is None else interval)
-        queue = await self._queue(wait.queue_seconds, wait.per_message)
-        await self._channel.default_exchange.publish(
-            tick.message(expiration=wait.expiration),
-            routing_key=queue,
-            mandatory=True,
-            timeout=self._timeout,
-        )
+        await self._put([tick], wait.queue_seconds, wait.per_message, now)
 
     async def ticks(
         self,
