@@ -37,6 +37,15 @@ BUSY_TIMEOUT_MS = 15_000
 CONNECT_TIMEOUT = 10.0
 
 
+def readonly_options(location: Location) -> dict[str, object]:
+    """The execution options of a read-only unit of work at ``location``: it reads one
+    snapshot, whatever commits meanwhile (SQLite's read transaction is one; PostgreSQL's:
+    :data:`SNAPSHOT`), so that ``sipline status``'s two reads of its lines agree."""
+    if location.backend == "postgresql":
+        return {READONLY: True, **SNAPSHOT}
+    return {READONLY: True}
+
+
 def create_engine(location: Location) -> AsyncEngine:
     from sqlalchemy.ext.asyncio import create_async_engine
 

@@ -30,10 +30,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from worker.adapters.store.crypto import Cipher
 from worker.adapters.store.engine import (
-    READONLY,
-    SNAPSHOT,
     create_sync_postgres_engine,
     create_sync_sqlite_engine,
+    readonly_options,
 )
 from worker.adapters.store.location import Location
 from worker.adapters.store.migrate import code_head, stored_revision
@@ -108,9 +107,7 @@ class ReadingStore:
         self.cipher = cipher
         self._now = now
         self._run = _runner(location)
-        self._readonly: dict[str, Any] = (
-            {READONLY: True} if location.backend == "sqlite" else {READONLY: True, **SNAPSHOT}
-        )
+        self._readonly = readonly_options(location)
 
     @classmethod
     async def open(

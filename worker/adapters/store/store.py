@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from worker.adapters.store.crypto import Cipher
-from worker.adapters.store.engine import READONLY, SNAPSHOT
+from worker.adapters.store.engine import readonly_options
 from worker.adapters.store.location import Location
 from worker.adapters.store.repositories.base import Clock
 from worker.adapters.store.repositories.keys import SqlCallbacks, SqlCreates
@@ -86,12 +86,7 @@ class SqlStore:
         self.cipher = cipher
         self._now = now
         self._closed = False
-        # a read-only unit of work reads one snapshot, whatever commits meanwhile (SQLite's
-        # read transaction is one; PostgreSQL's: SNAPSHOT): ``sipline status`` reads its
-        # lines in two statements that must agree
-        self._readonly: dict[str, object] = {READONLY: True}
-        if location.backend == "postgresql":
-            self._readonly |= SNAPSHOT
+        self._readonly = readonly_options(location)
 
     @asynccontextmanager
     async def unit_of_work(self, *, readonly: bool = False) -> AsyncIterator[SqlUnitOfWork]:
