@@ -122,6 +122,8 @@ class NeedsOperator(PermanentError):
     """
 
     code = "NEEDS_OPERATOR"
+    dead_letter_reason = "configuration_error"
+    """The ``x-sipline-reason`` the commands it parks are dead-lettered with."""
 
 
 class AuthorizationError(NeedsOperator):

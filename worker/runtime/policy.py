@@ -37,7 +37,7 @@ from worker.errors import (
 )
 
 RETRIES_EXHAUSTED: Final = "retries_exhausted"
-CONFIGURATION_ERROR: Final = "configuration_error"
+CONFIGURATION_ERROR: Final = NeedsOperator.dead_letter_reason
 REAUTHORIZATION_REQUIRED: Final = ReauthorizationRequired.dead_letter_reason
 
 
@@ -64,9 +64,8 @@ class Decision:
         if self.action is Action.EXHAUSTED:
             return RETRIES_EXHAUSTED
         if self.action is Action.PARK:
-            if isinstance(self.error, ReauthorizationRequired):
-                return REAUTHORIZATION_REQUIRED
-            return CONFIGURATION_ERROR
+            assert isinstance(self.error, NeedsOperator)
+            return self.error.dead_letter_reason
         return None
 
 
