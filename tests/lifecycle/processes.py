@@ -56,12 +56,24 @@ async def silent_port() -> AsyncIterator[Silent]:
 @dataclass
 class Proxy:
     """Forwards a local port to the broker until :meth:`cut`, which drops every connection
-    and refuses new ones: a broker outage, as the worker sees it."""
+    and refuses new ones: a broker outage, as the worker sees it. :meth:`hold` keeps the
+    connections open but stops passing what the broker sends (a broker that goes silent:
+    no confirm, no reply) until :meth:`resume`."""
 
     target: tuple[str, int] = ("127.0.0.1", 5672)
     port: int = 0
     _server: asyncio.Server | None = None
     _transports: list[asyncio.BaseTransport] = field(default_factory=list)
+    _downstream: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._downstream.set()
+
+    def hold(self) -> None:
+        self._downstream.clear()
+
+    def resume(self) -> None:
+        self._downstream.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
@@ -78,7 +90,9 @@ class Proxy:
             return
         self._transports += [writer.transport, up_writer.transport]
         await asyncio.gather(
-            _pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True
+            _pipe(reader, up_writer),
+            _pipe(up_reader, writer, self._downstream),
+            return_exceptions=True,
         )
 
     async def cut(self) -> None:
@@ -89,9 +103,13 @@ class Proxy:
         await self._server.wait_closed()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, gate: asyncio.Event | None = None
+) -> None:
     try:
         while data := await reader.read(65536):
+            if gate is not None:
+                await gate.wait()
             writer.write(data)
             await writer.drain()
     finally:

@@ -1,7 +1,10 @@
 """The one way a delivery ends: publish what it produced (confirmed) → ack → log → observe.
 
 The processor decides an :class:`Ending` (what to publish, which :class:`DeliveryOutcome`,
-what to log); :class:`Finisher` carries it out in that order and nothing else acks. A copy
+what to log); :class:`Finisher` carries it out in that order and nothing else acks. The
+publishes together have one deadline (``confirm_timeout``, on a timer shared by every
+delivery: ``worker.runtime.deadline``); past it they raise :class:`TimeoutError` and the
+processor returns the delivery to the queue. A copy
 that cannot be *encoded* (a header the broker delivered but AMQP cannot carry again) raises
 :class:`Unencodable` before anything of it reaches the broker, so the processor can turn it
 into a rejection instead of returning the command to the queue again and again.
@@ -9,6 +12,7 @@ into a rejection instead of returning the command to the queue again and again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 from collections.abc import Callable, Sequence
@@ -21,9 +25,12 @@ from aio_pika import Message
 from contracts import Event
 from worker.adapters.amqp.publisher import Publisher, envelope_message
 from worker.errors import SiplineError
+from worker.runtime.deadline import SharedDeadline
 from worker.runtime.delivery import Delivery
 
 log = logging.getLogger("worker.runtime.processor")
+
+CONFIRM_TIMEOUT = 30.0  # seconds an outcome's publishes may wait for the broker's confirms
 
 # What encoding a message can raise (pamqp: TypeError for an integer AMQP cannot carry,
 # RecursionError for a deeply nested table, struct.error, UnicodeEncodeError …); a broker
@@ -139,14 +146,26 @@ Fallback = Callable[[Delivery, Unencodable], Ending]
 
 
 class Finisher:
-    def __init__(self, *, publisher: Publisher, observer: MessageObserver) -> None:
+    def __init__(
+        self,
+        *,
+        publisher: Publisher,
+        observer: MessageObserver,
+        confirm_timeout: float = CONFIRM_TIMEOUT,
+    ) -> None:
         self._publisher = publisher
         self._observer = observer
+        self._deadline = SharedDeadline(confirm_timeout)
 
     async def finish(
         self, delivery: Delivery, ending: Ending, fallback: Fallback | None = None
     ) -> DeliveryOutcome:
         """Publish, ack, log; an unencodable copy ends the delivery as ``fallback`` says."""
+        task = asyncio.current_task()
+        assert task is not None
+        deadline = self._deadline
+        instead: Ending | None = None
+        deadline.watch(task)
         try:
             if ending.dead_letter is not None:
                 await self._dead_letter(delivery, ending.dead_letter, ending.reason)
@@ -158,7 +177,17 @@ class Finisher:
         except Unencodable as exc:
             if fallback is None:
                 raise
-            return await self.finish(delivery, fallback(delivery, exc))
+            instead = fallback(delivery, exc)
+        except asyncio.CancelledError:
+            if deadline.expired(task):
+                raise TimeoutError(
+                    f"the outcome was not confirmed within {deadline.seconds:g} s"
+                ) from None
+            raise
+        finally:
+            deadline.release(task)
+        if instead is not None:
+            return await self.finish(delivery, instead)
         await delivery.message.ack()
         if log.isEnabledFor(ending.level):  # the fields cost more than the check
             line, verdict = _summary(ending.events)

@@ -26,6 +26,7 @@ from worker.errors import BadInput, FieldProblem, SiplineError
 from worker.runtime import events, headers
 from worker.runtime.delivery import Delivery
 from worker.runtime.finish import (
+    CONFIRM_TIMEOUT,
     Delayed,
     DeliveryOutcome,
     Ending,
@@ -51,6 +52,7 @@ class ProcessorConfig:
     max_body_bytes: int
     version: str
     commands_exchange: str
+    confirm_timeout: float = CONFIRM_TIMEOUT  # seconds an outcome may wait for its confirms
 
 
 class Processor:
@@ -72,7 +74,9 @@ class Processor:
         self._config = config
         self._origin = headers.Origin(config.commands_exchange, config.version)
         self._observer = observer or NoObserver()
-        self._finisher = Finisher(publisher=publisher, observer=self._observer)
+        self._finisher = Finisher(
+            publisher=publisher, observer=self._observer, confirm_timeout=config.confirm_timeout
+        )
         self._locks = KeyedLocks()
 
     async def __call__(self, message: AbstractIncomingMessage) -> None:

@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aio_pika import DeliveryMode, Message
+import aiormq.abc
+import aiormq.exceptions
+from aio_pika import DeliveryMode, Exchange, Message
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, HeadersType
 
 from contracts import CONTENT_TYPE, Envelope
@@ -67,12 +69,34 @@ def copy_message(incoming: AbstractIncomingMessage, *, headers: Mapping[str, Any
     )
 
 
+class _Route:
+    """An exchange to publish to, and the client channel under it when last seen open."""
+
+    __slots__ = ("channel", "name", "owner")
+
+    def __init__(self, exchange: AbstractExchange) -> None:
+        if not isinstance(exchange, Exchange):
+            raise TypeError(f"not an aio-pika exchange: {exchange!r}")
+        self.name = exchange.name
+        self.owner = exchange.channel  # aio-pika's (robust) channel
+        self.channel: aiormq.abc.AbstractChannel | None = None  # the client channel under it
+
+
 class Publisher:
     """Publishes to the declared exchanges with confirms and ``mandatory``.
 
-    Each method returns the exchange's publish to be awaited (``await publisher.event(e)``)
-    instead of awaiting it itself: one coroutine frame fewer for every resumption of the
-    publish and its confirm, on every delivery."""
+    Each method returns the publish to be awaited (``await publisher.event(e)``) instead of
+    awaiting it itself: one coroutine frame fewer for every resumption of the publish and
+    its confirm, on every delivery. The publish goes to the client channel under the
+    exchange's (robust) channel, kept from one publish to the next: aio-pika's
+    ``Exchange.publish`` would look it up on every publish, through a wait for the robust
+    connection to be ready. Once the channel kept has closed (the connection was lost), the
+    next publish asks the robust channel for the current one, which waits for the
+    reconnection as ``Exchange.publish`` does; a publish under way when the connection
+    goes fails, as it would there.
+
+    How long a publish waits for its confirm is bounded by the caller, once for all the
+    publishes of a delivery's outcome (``worker.runtime.finish``)."""
 
     def __init__(
         self,
@@ -80,29 +104,49 @@ class Publisher:
         events: AbstractExchange,
         delay: AbstractExchange,
         dead_letters: AbstractExchange,
-        timeout: float = 30.0,
     ) -> None:
-        self._events = events
-        self._delay = delay
-        self._dead_letters = dead_letters
-        self._timeout = timeout
+        self._events = _Route(events)
+        self._delay = _Route(delay)
+        self._dead_letters = _Route(dead_letters)
 
     def event(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
         """Publish an event's message (see :func:`envelope_message`)."""
-        return self._events.publish(
-            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
-        )
+        return _publish(self._events, message, routing_key)
 
     def delayed(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
         """Publish to a delay tier (the tier header is already on the message)."""
-        return self._delay.publish(
-            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
-        )
+        return _publish(self._delay, message, routing_key)
 
     def dead_letter(self, message: Message, *, routing_key: str) -> Awaitable[Any]:
-        return self._dead_letters.publish(
-            message, routing_key=routing_key, mandatory=True, timeout=self._timeout
-        )
+        return _publish(self._dead_letters, message, routing_key)
+
+
+def _publish(route: _Route, message: Message, routing_key: str) -> Awaitable[Any]:
+    channel = route.channel
+    if channel is None or channel.is_closed:
+        return _reopened(route, message, routing_key)
+    return channel.basic_publish(
+        message.body,
+        exchange=route.name,
+        routing_key=routing_key,
+        properties=message.properties,
+        mandatory=True,
+    )
+
+
+async def _reopened(route: _Route, message: Message, routing_key: str) -> Any:
+    """The publish after a (re)connection: the robust channel's current client channel,
+    waited for as ``Exchange.publish`` waits for it."""
+    if route.owner.is_closed:  # closed on purpose, not lost: no reconnection will come
+        raise aiormq.exceptions.ChannelInvalidStateError(f"{route.owner!r} closed")
+    route.channel = await route.owner.get_underlay_channel()
+    return await route.channel.basic_publish(
+        message.body,
+        exchange=route.name,
+        routing_key=routing_key,
+        properties=message.properties,
+        mandatory=True,
+    )
 
 
 def event_type(envelope: Envelope[Any]) -> str:
