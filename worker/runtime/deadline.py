@@ -45,7 +45,10 @@ class SharedDeadline:
             raise ValueError("a deadline and its resolution are positive")
         self.seconds = seconds
         self.resolution = min(resolution, seconds)
-        self._due: dict[Task, tuple[float, int]] = {}  # task → (when, its cancellations then)
+        self._due: dict[Task, float] = {}  # task → when its deadline passes
+        # a task's cancellations pending when it was first watched, when it had any (a
+        # task being shut down): its deadline's cancellation is told apart from them
+        self._cancelling: dict[Task, int] = {}
         self._expired: dict[Task, int] = {}  # cancelled for its deadline, not yet told
         self._timer: asyncio.TimerHandle | None = None
 
@@ -60,14 +63,20 @@ class SharedDeadline:
 
     def watch(self, task: Task) -> None:
         """Start ``task``'s deadline: ``seconds`` from now."""
-        self._due[task] = (time.monotonic() + self.seconds, task.cancelling())
+        self._due[task] = time.monotonic() + self.seconds
+        cancelling = task.cancelling()
+        if cancelling:
+            self._cancelling[task] = cancelling
         if self._timer is None:
             self._timer = task.get_loop().call_later(self.resolution, self._check, task.get_loop())
 
     def release(self, task: Task) -> None:
         """Stop watching ``task`` (its section ended, whichever way)."""
         self._due.pop(task, None)
-        self._expired.pop(task, None)
+        if self._cancelling:
+            self._cancelling.pop(task, None)
+        if self._expired:
+            self._expired.pop(task, None)
 
     def expired(self, task: Task) -> bool:
         """Called with the cancellation ``task`` got: whether it was its deadline's, and no
@@ -80,9 +89,10 @@ class SharedDeadline:
     def _check(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
         now = time.monotonic()
-        late = [task for task, (when, _) in self._due.items() if when <= now]
+        late = [task for task, when in self._due.items() if when <= now]
         for task in late:
-            _, cancelling = self._due.pop(task)
+            del self._due[task]
+            cancelling = self._cancelling.pop(task, 0)
             if task.done():
                 continue
             self._expired[task] = cancelling

@@ -37,12 +37,19 @@ def _property(value: str | None) -> str | None:
 def envelope_message(envelope: Envelope[Any], *, headers: HeadersType | None = None) -> Message:
     """An AMQP message whose properties mirror the CloudEvents envelope."""
     timestamp = envelope.time or datetime.now(UTC)
+    correlation = envelope.correlationid
     return Message(
         body=envelope.wire_json(),
         content_type=CONTENT_TYPE,
-        message_id=_property(envelope.id),
-        correlation_id=_property(envelope.correlationid),
-        type=_property(str(getattr(envelope, "type", ""))),
+        # the id and the type always fit (an id is ≤ 128 printable ASCII characters, a type
+        # one of the models' literals); a correlation id is checked when it may not fit
+        message_id=envelope.id,
+        correlation_id=(
+            _property(correlation)
+            if correlation is not None and len(correlation) > _ALWAYS_FITS
+            else correlation
+        ),
+        type=envelope.MESSAGE_TYPE or None,
         timestamp=timestamp,
         delivery_mode=DeliveryMode.PERSISTENT,
         app_id=APP_ID,
