@@ -68,7 +68,8 @@ class SharedDeadline:
         if cancelling:
             self._cancelling[task] = cancelling
         if self._timer is None:
-            self._timer = task.get_loop().call_later(self.resolution, self._check, task.get_loop())
+            loop = task.get_loop()
+            self._timer = loop.call_later(self.resolution, self._check, loop)
 
     def release(self, task: Task) -> None:
         """Stop watching ``task`` (its section ended, whichever way)."""

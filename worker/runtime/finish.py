@@ -151,7 +151,7 @@ class Finisher:
         *,
         publisher: Publisher,
         observer: MessageObserver,
-        confirm_timeout: float = CONFIRM_TIMEOUT,
+        confirm_timeout: float,
     ) -> None:
         self._publisher = publisher
         self._observer = observer

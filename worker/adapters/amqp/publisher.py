@@ -37,19 +37,14 @@ def _property(value: str | None) -> str | None:
 def envelope_message(envelope: Envelope[Any], *, headers: HeadersType | None = None) -> Message:
     """An AMQP message whose properties mirror the CloudEvents envelope."""
     timestamp = envelope.time or datetime.now(UTC)
-    correlation = envelope.correlationid
     return Message(
         body=envelope.wire_json(),
         content_type=CONTENT_TYPE,
         # the id and the type always fit (an id is ≤ 128 printable ASCII characters, a type
-        # one of the models' literals); a correlation id is checked when it may not fit
+        # one of the models' literals); a correlation id may not
         message_id=envelope.id,
-        correlation_id=(
-            _property(correlation)
-            if correlation is not None and len(correlation) > _ALWAYS_FITS
-            else correlation
-        ),
-        type=envelope.MESSAGE_TYPE or None,
+        correlation_id=_property(envelope.correlationid),
+        type=envelope.MESSAGE_TYPE,
         timestamp=timestamp,
         delivery_mode=DeliveryMode.PERSISTENT,
         app_id=APP_ID,
@@ -132,13 +127,7 @@ def _publish(route: _Route, message: Message, routing_key: str) -> Awaitable[Any
     channel = route.channel
     if channel is None or channel.is_closed:
         return _reopened(route, message, routing_key)
-    return channel.basic_publish(
-        message.body,
-        exchange=route.name,
-        routing_key=routing_key,
-        properties=message.properties,
-        mandatory=True,
-    )
+    return _send(channel, route, message, routing_key)
 
 
 async def _reopened(route: _Route, message: Message, routing_key: str) -> Any:
@@ -147,7 +136,14 @@ async def _reopened(route: _Route, message: Message, routing_key: str) -> Any:
     if route.owner.is_closed:  # closed on purpose, not lost: no reconnection will come
         raise aiormq.exceptions.ChannelInvalidStateError(f"{route.owner!r} closed")
     route.channel = await route.owner.get_underlay_channel()
-    return await route.channel.basic_publish(
+    return await _send(route.channel, route, message, routing_key)
+
+
+def _send(
+    channel: aiormq.abc.AbstractChannel, route: _Route, message: Message, routing_key: str
+) -> Awaitable[Any]:
+    """The confirmed, ``mandatory`` publish itself, as ``Exchange.publish`` makes it."""
+    return channel.basic_publish(
         message.body,
         exchange=route.name,
         routing_key=routing_key,
