@@ -101,6 +101,16 @@ class Broker:
         declared = await underlay.queue_declare(name, passive=True)
         return declared.message_count or 0
 
+    async def wait_depth(
+        self, name: str, expected: int, *, limit: float = 20.0, what: str = "the queue's depth"
+    ) -> None:
+        """Poll until queue ``name`` holds ``expected`` messages: what a closed channel held
+        unacked, or a requeue, is back in the queue a moment after the client is done."""
+        deadline = asyncio.get_running_loop().time() + limit
+        while await self.queue_depth(name) != expected:
+            assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.05)
+
 
 @asynccontextmanager
 async def broker(

@@ -184,10 +184,7 @@ async def test_sigterm_during_an_outage_with_work_in_flight_loses_nothing(
             code, took = await worker.ends_within(15)
         assert code == 0, worker.output()
         assert took < grace + 5, worker.output()
-    deadline = asyncio.get_running_loop().time() + 20
-    while await b.queue_depth(b.spec.names.commands_queue) != 6:
-        assert asyncio.get_running_loop().time() < deadline, "deliveries did not come back"
-        await asyncio.sleep(0.1)
+    await b.wait_depth(b.spec.names.commands_queue, 6, what="the deliveries to come back")
     assert b.events.messages == []
     assert b.dead.messages == []
 
@@ -210,8 +207,5 @@ async def test_a_second_signal_during_the_drain_stops_at_once(
         code, took = await worker.ends_within(15)
     assert code == 0, worker.output()
     assert took < 5
-    deadline = asyncio.get_running_loop().time() + 20
-    while await b.queue_depth(b.spec.names.commands_queue) != 2:
-        assert asyncio.get_running_loop().time() < deadline, "deliveries did not come back"
-        await asyncio.sleep(0.1)
+    await b.wait_depth(b.spec.names.commands_queue, 2, what="the deliveries to come back")
     assert b.events.messages == []

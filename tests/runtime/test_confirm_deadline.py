@@ -170,8 +170,7 @@ async def test_an_outcome_never_confirmed_returns_the_command_to_the_queue() -> 
             assert outcomes.seen == ["requeued"]
             assert 0.5 <= elapsed < 0.5 + 0.5 + 1.0, elapsed
             silent.resume()
-            limit = time.monotonic() + 10
-            while await b.queue_depth(spec.names.commands_queue) != 1:
-                assert time.monotonic() < limit, "the command never came back to its queue"
-                await asyncio.sleep(0.05)
+            await b.wait_depth(
+                spec.names.commands_queue, 1, limit=10, what="the command back in its queue"
+            )
             await wait_for(lambda: len(b.events.messages) == 1, what="the event, published once")
